@@ -1,0 +1,236 @@
+"""Crop geometry, heatmap rendering and decoding, and 2D/3D assembly (SPEC 3, 6).
+
+Coordinate convention used everywhere in the project: continuous pixel
+coordinates in which pixel index i covers [i, i + 1), so its centre is i + 0.5.
+A heatmap at 1/4 of the input resolution therefore maps by a plain factor 4.
+
+The affine helpers take `xp` (NumPy by default, `jax.numpy` inside jit) so that
+the host (dataset builders, inference) and the device (augmentation) share one
+implementation.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pose3d_jax import skeleton
+
+BOX_PIXELS_PER_SCALE = 200.0  # a person's box side is 200 * scale pixels
+HEATMAP_SIGMA = 1.0
+HEATMAP_RADIUS = 3  # 7x7 support
+
+
+def crop_matrix(center, scale, res, rotation_deg=0.0, xp=np):
+    """2x3 affine map from image pixels to a res x res crop (SPEC 3).
+
+    Scales by res / (200 scale), moves `center` to the crop centre and rotates
+    by `rotation_deg` about the crop centre (positive turns the picture
+    counter-clockwise, as in the original). Works batched: center [..., 2],
+    scale and rotation_deg [...], result [..., 2, 3].
+    """
+    center = xp.asarray(center, dtype=xp.float32)
+    scale = xp.asarray(scale, dtype=xp.float32)
+    rotation = xp.asarray(rotation_deg, dtype=xp.float32) * (np.pi / 180.0)
+    k = res / (BOX_PIXELS_PER_SCALE * scale)
+    cos, sin = xp.cos(rotation) * k, xp.sin(rotation) * k
+    half = res / 2.0
+    cx, cy = center[..., 0], center[..., 1]
+    # [[cos, sin], [-sin, cos]] applied to (p - center), then + half.
+    row0 = xp.stack([cos, sin, half - cos * cx - sin * cy], axis=-1)
+    row1 = xp.stack([-sin, cos, half + sin * cx - cos * cy], axis=-1)
+    return xp.stack([row0, row1], axis=-2)
+
+
+def invert_affine(matrix, xp=np):
+    """Inverse of a 2x3 affine map (batched over leading axes)."""
+    matrix = xp.asarray(matrix)
+    a, b, tx = matrix[..., 0, 0], matrix[..., 0, 1], matrix[..., 0, 2]
+    c, d, ty = matrix[..., 1, 0], matrix[..., 1, 1], matrix[..., 1, 2]
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    row0 = xp.stack([ia, ib, -(ia * tx + ib * ty)], axis=-1)
+    row1 = xp.stack([ic, id_, -(ic * tx + id_ * ty)], axis=-1)
+    return xp.stack([row0, row1], axis=-2)
+
+
+def apply_affine(matrix, points, xp=np):
+    """Maps points [..., N, 2] through matrix [..., 2, 3]."""
+    points = xp.asarray(points)
+    linear = matrix[..., :2]
+    offset = matrix[..., 2]
+    return xp.einsum("...ij,...nj->...ni", linear, points) + offset[..., None, :]
+
+
+def compose_affine(outer, inner, xp=np):
+    """The affine map `outer(inner(p))` as one 2x3 matrix."""
+    lo, li = outer[..., :2], inner[..., :2]
+    linear = xp.einsum("...ij,...jk->...ik", lo, li)
+    offset = xp.einsum("...ij,...j->...i", lo, inner[..., 2]) + outer[..., 2]
+    return xp.concatenate([linear, offset[..., None]], axis=-1)
+
+
+def to_opencv_matrix(matrix):
+    """Converts a map in this project's convention (pixel centres at i + 0.5) to
+    OpenCV's (centres at i), for cv2.warpAffine."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    out = matrix.copy()
+    out[..., 2] = matrix[..., 2] + 0.5 * (matrix[..., 0] + matrix[..., 1]) - 0.5
+    return out
+
+
+def render_heatmaps(points, visible, res, sigma=HEATMAP_SIGMA):
+    """Gaussian target heatmaps [..., res, res, J] (SPEC 3).
+
+    Each visible joint gets a Gaussian of peak 1 centred on the pixel that holds
+    the point, cut to a 7x7 support; an invisible joint gets zeros. points are
+    [..., J, 2] in heatmap pixels (x, y), visible is [..., J] (bool).
+    """
+    points = jnp.asarray(points, jnp.float32)
+    peak = jnp.floor(points)  # [..., J, 2]
+    grid = jnp.arange(res, dtype=jnp.float32)
+    dx = grid - peak[..., 0, None]  # [..., J, res] along x
+    dy = grid - peak[..., 1, None]
+    gx = jnp.where(jnp.abs(dx) <= HEATMAP_RADIUS, jnp.exp(-(dx**2) / (2 * sigma**2)), 0.0)
+    gy = jnp.where(jnp.abs(dy) <= HEATMAP_RADIUS, jnp.exp(-(dy**2) / (2 * sigma**2)), 0.0)
+    gx = jnp.swapaxes(gx, -1, -2)  # [..., res(x), J]
+    gy = jnp.swapaxes(gy, -1, -2)  # [..., res(y), J]
+    maps = gy[..., :, None, :] * gx[..., None, :, :]  # [..., y, x, J]
+    return maps * jnp.asarray(visible, jnp.float32)[..., None, None, :]
+
+
+def heatmap_argmax(heatmaps):
+    """Integer (x, y) of each heatmap's maximum and the maximum itself.
+
+    heatmaps [..., H, W, J] -> (indices [..., J, 2] int32, maxvals [..., J]).
+    """
+    height, width = heatmaps.shape[-3], heatmaps.shape[-2]
+    flat = jnp.moveaxis(heatmaps, -1, -3).reshape(heatmaps.shape[:-3] + (heatmaps.shape[-1], -1))
+    index = jnp.argmax(flat, axis=-1)
+    maxvals = jnp.max(flat, axis=-1)
+    xy = jnp.stack([index % width, index // width], axis=-1).astype(jnp.int32)
+    del height
+    return xy, maxvals
+
+
+def quarter_offset(heatmaps, indices):
+    """The +-0.25 px step toward the higher neighbour, 0 on the border.
+
+    heatmaps [..., H, W, J], indices [..., J, 2] -> offsets [..., J, 2].
+    """
+    height, width = heatmaps.shape[-3], heatmaps.shape[-2]
+    flat = jnp.moveaxis(heatmaps, -1, -3).reshape(heatmaps.shape[:-3] + (heatmaps.shape[-1], -1))
+    x, y = indices[..., 0], indices[..., 1]
+    inside = (x > 0) & (x < width - 1) & (y > 0) & (y < height - 1)
+    xc, yc = jnp.clip(x, 1, width - 2), jnp.clip(y, 1, height - 2)
+
+    def value(xs, ys):
+        return jnp.take_along_axis(flat, (ys * width + xs)[..., None], axis=-1)[..., 0]
+
+    step_x = jnp.sign(value(xc + 1, yc) - value(xc - 1, yc))
+    step_y = jnp.sign(value(xc, yc + 1) - value(xc, yc - 1))
+    offset = 0.25 * jnp.stack([step_x, step_y], axis=-1)
+    return jnp.where(inside[..., None], offset, 0.0)
+
+
+def decode_heatmaps(heatmaps):
+    """2D joints from heatmaps (SPEC 6): argmax, quarter-pixel refinement, +0.5.
+
+    heatmaps [..., H, W, J] -> (points [..., J, 2] in heatmap pixels, maxvals [..., J]).
+    """
+    heatmaps = jnp.asarray(heatmaps, jnp.float32)
+    indices, maxvals = heatmap_argmax(heatmaps)
+    points = indices.astype(jnp.float32) + quarter_offset(heatmaps, indices) + 0.5
+    return points, maxvals
+
+
+def joints_3d_from_outputs(points, depth, heatmap_res=64):
+    """3D joints in heatmap-pixel units: (x, y) decoded, z = (depth + 1) * res / 2."""
+    z = (depth + 1.0) * (heatmap_res / 2.0)
+    return jnp.concatenate([points, z[..., None]], axis=-1)
+
+
+def h36m_targets(joints_2d, joints_3d_mm, crop_size):
+    """H36M 2D/depth targets from the crop's 2D joints and camera-frame 3D (SPEC 3).
+
+    joint 7 ("thorax") is set to the mean of the shoulders in 2D and 3D, the 3D
+    pose is made relative to it, scaled so its x-y bone lengths match the 2D
+    ones, placed at the 2D root, with depth around the crop centre.
+
+    Args:
+      joints_2d: [16, 2] in crop pixels (NumPy).
+      joints_3d_mm: [16, 3] camera coordinates in mm (NumPy).
+      crop_size: side of the square crop in pixels (224 for the release).
+    Returns:
+      (xy [16, 2] in crop pixels, depth_target [16] in about [-1, 1]).
+    """
+    j2 = np.array(joints_2d, dtype=np.float64)
+    j3 = np.array(joints_3d_mm, dtype=np.float64)
+    root = skeleton.TARGET_ROOT
+    shoulders = [skeleton.RIGHT_SHOULDER, skeleton.LEFT_SHOULDER]
+    j2[root] = j2[shoulders].mean(axis=0)
+    j3[root] = j3[shoulders].mean(axis=0)
+    rel = j3 - j3[root]
+    sum_2d = skeleton.bone_lengths(j2).sum()
+    sum_3d = skeleton.bone_lengths(rel[:, :2]).sum()
+    ratio = sum_2d / max(sum_3d, 1e-8)
+    xy = rel[:, :2] * ratio + j2[root]
+    z = rel[:, 2] * ratio + crop_size / 2.0
+    depth_target = z / crop_size * 2.0 - 1.0
+    return xy.astype(np.float32), depth_target.astype(np.float32)
+
+
+def heatmap_accuracy(pred_heatmaps, target_heatmaps, visible, threshold=0.5):
+    """Training-time 2D accuracy: share of visible accuracy joints whose decoded
+    prediction lies within threshold * res / 10 of the decoded target.
+
+    Returns (hits, count) so that batches and devices can be summed.
+    """
+    res = pred_heatmaps.shape[-2]
+    pred, _ = decode_heatmaps(pred_heatmaps)
+    target, _ = decode_heatmaps(target_heatmaps)
+    joints = jnp.asarray(skeleton.ACCURACY_JOINTS)
+    dist = jnp.linalg.norm(pred - target, axis=-1)[..., joints] / (res / 10.0)
+    mask = jnp.asarray(visible, jnp.float32)[..., joints]
+    hits = jnp.sum((dist < threshold) * mask)
+    return hits, jnp.sum(mask)
+
+
+def scale_to_bone_sum(joints, bone_sum, root=skeleton.EVAL_ROOT, xp=np):
+    """Root-relative joints [..., 16, 3] scaled so the 14 bone lengths sum to bone_sum."""
+    joints = xp.asarray(joints)
+    rel = joints - joints[..., root : root + 1, :]
+    a = rel[..., [b[0] for b in skeleton.BONES], :]
+    b = rel[..., [b[1] for b in skeleton.BONES], :]
+    current = xp.sum(xp.linalg.norm(a - b, axis=-1), axis=-1)
+    factor = xp.asarray(bone_sum) / xp.maximum(current, 1e-8)
+    return rel * factor[..., None, None]
+
+
+def warp_image(image, matrix, out_size):
+    """Bilinear warp (JAX): out[p] = image[inverse(matrix)(p)], zeros outside.
+
+    image [H, W, C], matrix [2, 3] mapping image pixels to output pixels (this
+    project's convention); returns [out_size, out_size, C] float32.
+    """
+    height, width = image.shape[0], image.shape[1]
+    inverse = invert_affine(matrix, xp=jnp)
+    grid = jnp.arange(out_size, dtype=jnp.float32) + 0.5
+    gx, gy = jnp.meshgrid(grid, grid)
+    src_x = inverse[0, 0] * gx + inverse[0, 1] * gy + inverse[0, 2] - 0.5
+    src_y = inverse[1, 0] * gx + inverse[1, 1] * gy + inverse[1, 2] - 0.5
+    x0, y0 = jnp.floor(src_x), jnp.floor(src_y)
+    wx, wy = src_x - x0, src_y - y0
+    image = image.astype(jnp.float32)
+
+    def tap(xs, ys):
+        valid = (xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)
+        xi = jnp.clip(xs, 0, width - 1).astype(jnp.int32)
+        yi = jnp.clip(ys, 0, height - 1).astype(jnp.int32)
+        return image[yi, xi] * valid[..., None]
+
+    top = tap(x0, y0) * (1 - wx)[..., None] + tap(x0 + 1, y0) * wx[..., None]
+    bottom = tap(x0, y0 + 1) * (1 - wx)[..., None] + tap(x0 + 1, y0 + 1) * wx[..., None]
+    return top * (1 - wy)[..., None] + bottom * wy[..., None]
+
+
+batched_warp_image = jax.vmap(warp_image, in_axes=(0, 0, None))
