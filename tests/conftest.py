@@ -1,0 +1,32 @@
+"""Shared test setup: four virtual CPU devices (so multi-device code is tested
+on one machine), the path of the real data beside the repository, tiny models."""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+TINY_MODEL = {
+    "num_stacks": 2,
+    "num_modules": 1,
+    "num_features": 16,
+    "num_reg_modules": 1,
+    "num_joints": 16,
+    "hourglass_depth": 2,
+    "dtype": "float32",
+}
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data, or a clean skip when this checkout has none beside it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not beside this checkout")
+    return SHARED_DATA

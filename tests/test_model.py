@@ -1,0 +1,180 @@
+"""The hgreg-3d network (SPEC 2): size, shapes, names, modes, learning."""
+
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from conftest import TINY_MODEL
+
+from pose3d_jax import geometry, losses, model
+
+
+def _count(tree):
+    return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
+
+
+def test_full_model_has_the_original_parameter_count_and_shapes():
+    net = model.HourglassNet()
+    variables = jax.eval_shape(lambda: net.init(jax.random.key(0), jnp.zeros((1, 256, 256, 3))))
+    assert _count(variables["params"]) == 14_429_104
+    out = jax.eval_shape(net.apply, variables, jnp.zeros((3, 256, 256, 3)))
+    assert out["heatmaps"].shape == (2, 3, 64, 64, 16)
+    assert out["depth"].shape == (3, 16)
+    assert out["heatmaps"].dtype == jnp.float32
+
+
+def test_parameter_names_are_stable():
+    net = model.HourglassNet()
+    params = jax.eval_shape(lambda: net.init(jax.random.key(0), jnp.zeros((1, 256, 256, 3))))[
+        "params"
+    ]
+    for name in ("stem_conv", "stem_bn", "stem_res_0", "hourglass_0", "hourglass_1", "depth_dense"):
+        assert name in params
+    assert set(params["stem_res_0"]) == {
+        "bn_in", "conv_reduce", "bn_reduce", "conv_spatial", "bn_spatial", "conv_expand", "skip"
+    }  # fmt: skip
+    inner = params["hourglass_0"]["inner"]["inner"]["inner"]
+    assert "bottom_0" in inner and "inner" not in inner
+    assert params["depth_dense"]["kernel"].shape == (4 * 4 * 256, 16)
+    assert "depth_res_7" in params and "depth_res_8" not in params
+
+
+def test_create_model_from_a_stored_config():
+    net = model.create_model(TINY_MODEL)
+    assert net.num_features == 16 and net.hourglass_depth == 2
+    assert model.model_meta(TINY_MODEL) == TINY_MODEL
+
+
+def test_pool_and_upsample_match_reference_ops():
+    x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    from flax import linen as nn
+
+    np.testing.assert_array_equal(model.max_pool_2x2(x), nn.max_pool(x, (2, 2), (2, 2)))
+    up = model.upsample_2x(x)
+    np.testing.assert_array_equal(up, jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+
+
+def test_batchnorm_train_and_eval_modes():
+    net = model.create_model(TINY_MODEL)
+    images = jax.random.uniform(jax.random.key(1), (4, 64, 64, 3))
+    variables = net.init(jax.random.key(0), images)
+    out_eval = net.apply(variables, images, train=False)
+    out_train, updates = net.apply(variables, images, train=True, mutable=["batch_stats"])
+    assert out_eval["heatmaps"].shape == (2, 4, 16, 16, 16)
+    assert not np.allclose(out_eval["heatmaps"], out_train["heatmaps"])
+    before = variables["batch_stats"]["stem_bn"]["mean"]
+    assert not np.allclose(before, updates["batch_stats"]["stem_bn"]["mean"])
+
+
+def test_bfloat16_compute_keeps_float32_params_and_outputs():
+    config = dict(TINY_MODEL, dtype="bfloat16")
+    net = model.create_model(config)
+    images = jnp.ones((2, 64, 64, 3))
+    variables = net.init(jax.random.key(0), images)
+    assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(variables))
+    out = net.apply(variables, images)
+    assert out["heatmaps"].dtype == jnp.float32 and out["depth"].dtype == jnp.float32
+    ref = model.create_model(TINY_MODEL).apply(variables, images)
+    np.testing.assert_allclose(out["depth"], ref["depth"], atol=0.1, rtol=0.1)
+
+
+def test_batch_statistics_are_averaged_across_devices():
+    devices = jax.local_device_count()
+    if devices < 2:
+        pytest.skip("needs several devices (XLA_FLAGS host device count)")
+    net = model.create_model(TINY_MODEL, bn_axis_name="batch")
+    images = jax.random.uniform(jax.random.key(2), (devices, 2, 64, 64, 3))
+    variables = model.create_model(TINY_MODEL).init(jax.random.key(0), images[0])
+
+    def stats(v, x):
+        _, upd = net.apply(v, x, train=True, mutable=["batch_stats"])
+        return upd["batch_stats"]["stem_bn"]["mean"]
+
+    replicated = jax.tree_util.tree_map(
+        lambda x: np.broadcast_to(x, (devices,) + x.shape), variables
+    )
+    per_device = jax.pmap(stats, axis_name="batch")(replicated, images)
+    single = model.create_model(TINY_MODEL)
+    _, upd = single.apply(
+        variables, images.reshape(-1, 64, 64, 3), train=True, mutable=["batch_stats"]
+    )
+    for d in range(devices):
+        np.testing.assert_allclose(per_device[d], upd["batch_stats"]["stem_bn"]["mean"], atol=1e-5)
+
+
+def test_remat_gives_the_same_gradients():
+    images = jax.random.uniform(jax.random.key(3), (2, 64, 64, 3))
+    plain = model.create_model(TINY_MODEL)
+    remat = model.create_model(dict(TINY_MODEL, remat=True))
+    variables = plain.init(jax.random.key(0), images)
+
+    def loss(net, params):
+        out, _ = net.apply(
+            {"params": params, "batch_stats": variables["batch_stats"]},
+            images,
+            train=True,
+            mutable=["batch_stats"],
+        )
+        return jnp.sum(out["heatmaps"] ** 2) + jnp.sum(out["depth"] ** 2)
+
+    g1 = jax.grad(lambda p: loss(plain, p))(variables["params"])
+    g2 = jax.grad(lambda p: loss(remat, p))(variables["params"])
+    # Conv biases that feed a BatchNorm have a zero gradient in exact arithmetic, so
+    # compare against the overall gradient scale rather than element by element.
+    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(g1))
+    for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+def _fixed_batch(batch=4, res=64):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (batch, res, res, 3)).astype(np.float32)
+    points = rng.uniform(2, res // 4 - 2, (batch, 16, 2)).astype(np.float32)
+    visible = np.ones((batch, 16), bool)
+    return images, {
+        "heatmaps": geometry.render_heatmaps(points, visible, res // 4),
+        "depth": rng.uniform(-0.5, 0.5, (batch, 16)).astype(np.float32),
+        "has_depth": np.array([True, False] * (batch // 2)),
+        "visible": visible,
+    }
+
+
+def test_small_model_overfits_one_batch():
+    net = model.create_model(TINY_MODEL)
+    images, targets = _fixed_batch()
+    variables = net.init(jax.random.key(0), images)
+    tx = optax.rmsprop(2.5e-4 * 4, decay=0.99, eps=1e-8, eps_in_sqrt=False)
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    opt_state = tx.init(params)
+
+    def loss_fn(p, bs):
+        out, upd = net.apply(
+            {"params": p, "batch_stats": bs}, images, train=True, mutable=["batch_stats"]
+        )
+        total, _ = losses.total_loss(out, targets, reg_weight=1.0, var_weight=0.01)
+        return total, upd["batch_stats"]
+
+    @jax.jit
+    def step(p, bs, s):
+        (value, bs), grads = jax.value_and_grad(loss_fn, has_aux=True)(p, bs)
+        updates, s = tx.update(grads, s, p)
+        return optax.apply_updates(p, updates), bs, s, value
+
+    history = []
+    for _ in range(50):
+        params, batch_stats, opt_state, value = step(params, batch_stats, opt_state)
+        history.append(float(value))
+    assert np.all(np.isfinite(history))
+    assert history[-1] < history[0] / 5, history[::10]
+
+
+def test_model_modules_do_not_import_tensorflow():
+    code = (
+        "import sys; import pose3d_jax.model, pose3d_jax.losses, pose3d_jax.geometry, "
+        "pose3d_jax.skeleton; sys.exit(1 if 'tensorflow' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
