@@ -1,0 +1,35 @@
+"""A small configuration that learns the synthetic data in minutes on a CPU.
+
+    python -m datasets.synthetic --out data/raw && \
+    python -m datasets.prepare --raw_dir data/raw --data_dir data/shards && \
+    python launch.py --config=configs/synthetic.py --workdir=workdirs/synthetic
+
+`make demo` runs exactly this chain and then evaluation and inference.
+"""
+
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    config.model.num_stacks = 1
+    config.model.num_modules = 1
+    config.model.num_features = 64
+    config.model.num_reg_modules = 1
+    config.model.hourglass_depth = 3
+    config.data.input_res = 128
+    config.data.heatmap_res = 32
+    config.data.shuffle_buffer = 512
+    config.train.batch_size = 16
+    config.train.learning_rate = 1e-3
+    config.train.steps_per_epoch = 100
+    config.train.num_epochs = 6
+    config.train.drop_lr_epoch = 5
+    config.train.reg_weight = 1.0
+    config.train.var_weight = 0.0
+    config.train.log_every_steps = 20
+    config.train.checkpoint_every_steps = 200
+    config.eval.every_steps = 600
+    config.eval.batch_size = 32
+    config.eval.splits = {"h36m": "test", "mpii": "validation", "mpi_inf_3dhp": "test"}
+    return config

@@ -1,0 +1,46 @@
+"""Trains one stage of the paper's recipe (or any config) in a workdir.
+
+    python launch.py --config=configs/stage1.py --workdir=workdirs/stage1 \
+        [--config.train.batch_size=32 ...]
+
+Run it again with the same workdir to resume after an interruption. For
+several hosts, set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+JAX_PROCESS_ID on each (see README).
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Training configuration file (configs/*.py).", lock_config=True
+)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, config.json and TensorBoard.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from pose3d_jax import distributed
+
+    distributed.initialize_from_environment()
+
+    import jax
+
+    from pose3d_jax import trainer
+
+    logging.info(
+        "JAX process %d/%d, local devices %s",
+        jax.process_index(),
+        jax.process_count(),
+        jax.local_devices(),
+    )
+    try:
+        trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    finally:
+        trainer.wait_for_everyone()
+
+
+if __name__ == "__main__":
+    app.run(main)
