@@ -335,7 +335,7 @@ def convert(model_path, out_dir, *, trust_pickle=False):
     variables = map_state(state, config, input_size, model_path.name)
     meta = {
         "model": model_lib.model_meta(config),
-        "input": dict(checkpoint.INPUT_BGR_256),
+        "input": dict(checkpoint.INPUT_BGR_256, res=input_size),
         "source": {
             "file": model_path.name,
             "format": form,

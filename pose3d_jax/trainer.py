@@ -41,7 +41,7 @@ def _check_batch_size(config):
 def _meta(config):
     return {
         "model": model_lib.model_meta(config.model),
-        "input": dict(ckpt.INPUT_RGB_255, input_res=config.data.input_res),
+        "input": dict(ckpt.INPUT_RGB_255, res=config.data.input_res),
         "source": {"kind": "pose3d_jax training", "config": json.loads(config.to_json())},
     }
 

@@ -220,7 +220,7 @@ def test_converted_weights_reproduce_pytorch(form, reference, converted, apply_o
 
 def test_meta_records_the_input_convention_and_source(reference, converted):
     _, meta, _ = checkpoint.load_variables(converted["pickled"])
-    assert meta["input"] == checkpoint.INPUT_BGR_256
+    assert meta["input"] == dict(checkpoint.INPUT_BGR_256, res=128)
     assert meta["source"]["file"] == "hgreg-3d.pth"
     assert meta["source"]["format"] == "pytorch-pickled-module"
     assert meta["source"]["input_size"] == INPUT_SIZE
