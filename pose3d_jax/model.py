@@ -167,7 +167,9 @@ def create_model(config, *, bn_axis_name=None) -> HourglassNet:
     """The network described by a model config (a ConfigDict or a plain dict, as
     stored in a checkpoint's meta)."""
     config = dict(config)
-    dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.get("dtype", "float32")]
+    dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float64": jnp.float64}[
+        config.get("dtype", "float32")
+    ]
     return HourglassNet(
         num_stacks=config["num_stacks"],
         num_modules=config["num_modules"],

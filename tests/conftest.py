@@ -30,3 +30,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not beside this checkout")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised one-stack TINY_MODEL checkpoint (256 input), written once."""
+    from pose3d_jax import network
+
+    directory = tmp_path_factory.mktemp("tiny_checkpoint")
+    network.write_random_checkpoint(directory, {**TINY_MODEL, "num_stacks": 1})
+    return directory

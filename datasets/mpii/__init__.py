@@ -1,0 +1,1 @@
+"""MPII Human Pose as a TFDS builder: `from datasets.mpii import mpii`."""

@@ -1,0 +1,199 @@
+"""The trained network as a function: restore, feed, decode, map back.
+
+Shared by evaluation (evaluate.py) and inference (predictor.py, infer.py), so
+the input convention of a checkpoint (RGB/255 for Torch7 and this project,
+BGR/256 for the authors' PyTorch port) and the decoding of its outputs live
+in one place. A checkpoint's meta carries everything needed; no config file.
+"""
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pose3d_jax import checkpoint, geometry, model, skeleton
+
+DEFAULT_INPUT_RES = 256
+HEATMAP_STRIDE = 4  # heatmap pixels * 4 = input pixels
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """A restored network and how to feed it.
+
+    Attributes:
+      model: the flax module (HourglassNet).
+      variables: {'params', 'batch_stats'} on the default device.
+      meta: the checkpoint's meta dict.
+      step_dir: the checkpoint step directory it came from (None if built in memory).
+      input_res: side of the square network input (pixels).
+    """
+
+    model: Any
+    variables: Any
+    meta: dict
+    step_dir: Path | None
+    input_res: int
+
+    @property
+    def heatmap_res(self) -> int:
+        return self.input_res // HEATMAP_STRIDE
+
+    @property
+    def input_convention(self) -> dict:
+        return self.meta["input"]
+
+
+def input_res_of(meta) -> int:
+    """Network input side recorded in a checkpoint's meta (256 when absent)."""
+    return int(meta.get("input", {}).get("res", DEFAULT_INPUT_RES))
+
+
+def init_variables(net, input_res=DEFAULT_INPUT_RES, seed=0):
+    """Randomly initialised variables of `net` for square inputs of `input_res`.
+
+    The 'rbg' generator compiles about twice as fast as threefry on XLA:CPU;
+    these weights only ever stand in for a trained model.
+    """
+    dummy = jnp.zeros((1, input_res, input_res, 3), jnp.float32)
+    return jax.jit(net.init)(jax.random.key(seed, impl="rbg"), dummy)
+
+
+def random_meta(model_config, input_res=DEFAULT_INPUT_RES, seed=0) -> dict:
+    """Meta of an untrained checkpoint, labelled as such."""
+    return {
+        "model": model.model_meta(model_config),
+        "input": {**checkpoint.INPUT_RGB_255, "res": int(input_res)},
+        "source": f"random initialisation (seed {seed}); UNTRAINED, predictions are meaningless",
+    }
+
+
+def write_random_checkpoint(directory, model_config, *, input_res=DEFAULT_INPUT_RES, seed=0):
+    """Writes an untrained checkpoint (tests, the notebook's fallback); returns its step dir."""
+    variables = init_variables(model.create_model(model_config), input_res, seed)
+    meta = random_meta(model_config, input_res, seed)
+    return checkpoint.write_inference_checkpoint(directory, variables, meta)
+
+
+def _check_input_convention(meta, where):
+    convention = meta.get("input")
+    if not isinstance(convention, dict) or convention.get("channel_order") not in ("rgb", "bgr"):
+        raise checkpoint.CheckpointError(
+            f"checkpoint '{where}' does not record its input convention (meta 'input' with "
+            "channel_order 'rgb' or 'bgr' and a divisor); re-save or re-convert it."
+        )
+    if "model" not in meta:
+        raise checkpoint.CheckpointError(
+            f"checkpoint '{where}' does not record its model config (meta 'model'); "
+            "re-save or re-convert it."
+        )
+
+
+def network_from_variables(variables, meta, step_dir=None) -> Network:
+    """A Network from variables and meta, checked against the model the meta describes."""
+    where = step_dir or "in memory"
+    _check_input_convention(meta, where)
+    try:
+        net = model.create_model(meta["model"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise checkpoint.CheckpointError(
+            f"checkpoint '{where}' has an unusable model config ({err!r}); "
+            "re-save or re-convert it."
+        ) from err
+    input_res = input_res_of(meta)
+    dummy = jnp.zeros((1, input_res, input_res, 3), jnp.float32)
+    abstract = jax.eval_shape(net.init, jax.random.key(0), dummy)
+    checkpoint.check_compatible(variables, abstract, where)
+    return Network(net, jax.device_put(variables), meta, step_dir, input_res)
+
+
+def load_network(path=None) -> Network:
+    """Restores a Network from a checkpoint path (a workdir, manager or step dir).
+
+    With path None it looks in checkpoint.default_checkpoint_dir().
+
+    Raises:
+      checkpoint.CheckpointError with one sentence saying what to do.
+    """
+    if path is None:
+        default = checkpoint.default_checkpoint_dir()
+        if not default.exists():
+            raise checkpoint.CheckpointError(
+                f"no checkpoint at the default place {default}; run `make demo` to train a "
+                "small one, or import the authors' weights with `python -m pose3d_jax.convert "
+                "MODEL.pth --out DIR` and pass --checkpoint DIR (or set "
+                f"{checkpoint.DEFAULT_CHECKPOINT_ENV}=DIR)."
+            )
+        path = default
+    variables, meta, step_dir = checkpoint.load_variables(path)
+    return network_from_variables(variables, meta, step_dir)
+
+
+def to_network_input(images_rgb01, convention, xp=jnp):
+    """Images in [0, 1], RGB, to the checkpoint's convention (channel order, divisor).
+
+    [0, 1] RGB is x / 255 of 8-bit values; a BGR/256 checkpoint wants x / 256 in
+    BGR order, so it gets the channels reversed and 255 / 256 of the value.
+    """
+    images = xp.asarray(images_rgb01, xp.float32)
+    if convention["channel_order"] == "bgr":
+        images = images[..., ::-1]
+    return images * (255.0 / float(convention["divisor"]))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def forward(net, variables, inputs):
+    """The network's decoded outputs for inputs [B, R, R, 3] (jitted; `net` is static).
+
+    Returns: points [B, J, 2] (last stack, heatmap pixels), confidence [B, J]
+    (heatmap maximum), depth [B, J] (the raw depth output).
+    """
+    outputs = net.apply(variables, inputs, train=False)
+    points, maxvals = geometry.decode_heatmaps(outputs["heatmaps"][-1])
+    return {"points": points, "confidence": maxvals, "depth": outputs["depth"]}
+
+
+def make_forward(net):
+    """fn(variables, inputs) = forward(net, ...); equal modules share one compilation."""
+    return functools.partial(forward, net)
+
+
+def heatmap_to_image(points, image_to_input, *, heatmap_res, input_res, xp=np):
+    """Heatmap pixels -> input pixels (x input_res / heatmap_res) -> image pixels.
+
+    Args:
+      points: [..., J, 2] in heatmap pixels.
+      image_to_input: [..., 2, 3] affine map from the image that was cropped to
+        the network input (e.g. a batch's `matrix`).
+    Returns:
+      [..., J, 2] in that image's pixels.
+    """
+    points = xp.asarray(points) * (input_res / heatmap_res)
+    return geometry.apply_affine(geometry.invert_affine(image_to_input, xp=xp), points, xp=xp)
+
+
+def to_original_pixels(points, image_to_input, to_original, *, heatmap_res, input_res, xp=np):
+    """Heatmap pixels -> stored image pixels -> original image pixels (`to_original`)."""
+    stored = heatmap_to_image(
+        points, image_to_input, heatmap_res=heatmap_res, input_res=input_res, xp=xp
+    )
+    return geometry.apply_affine(xp.asarray(to_original), stored, xp=xp)
+
+
+def joints_3d_mm(points, depth, heatmap_res):
+    """Pelvis-relative 3D joints [..., J, 3] in mm, scaled to the mean skeleton.
+
+    The network's scale is unknown, so (as the H36M protocol does) the pose is
+    scaled so its 14 bones sum to the H36M training set's mean skeleton. Axes
+    follow the camera: x right, y down, z away from the camera.
+    """
+    joints = geometry.joints_3d_from_outputs(
+        jnp.asarray(points), jnp.asarray(depth), heatmap_res=heatmap_res
+    )
+    return geometry.scale_to_bone_sum(
+        np.asarray(joints, np.float64), skeleton.MEAN_SKELETON_BONE_SUM_MM
+    )
