@@ -56,6 +56,15 @@ def test_pool_and_upsample_match_reference_ops():
     np.testing.assert_array_equal(model.max_pool_2x2(x), nn.max_pool(x, (2, 2), (2, 2)))
     up = model.upsample_2x(x)
     np.testing.assert_array_equal(up, jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+    # Gradients equal the reference formulations' too (no ties in random input).
+    w = jax.random.normal(jax.random.key(1), (2, 4, 4, 3))
+    g_fast = jax.grad(lambda v: jnp.sum(model.max_pool_2x2(v) * w))(x)
+    g_ref = jax.grad(lambda v: jnp.sum(nn.max_pool(v, (2, 2), (2, 2)) * w))(x)
+    np.testing.assert_allclose(g_fast, g_ref, atol=1e-6)
+    w2 = jax.random.normal(jax.random.key(2), (2, 16, 16, 3))
+    g_fast = jax.grad(lambda v: jnp.sum(model.upsample_2x(v) * w2))(x)
+    g_ref = jax.grad(lambda v: jnp.sum(jnp.repeat(jnp.repeat(v, 2, axis=1), 2, axis=2) * w2))(x)
+    np.testing.assert_allclose(g_fast, g_ref, atol=1e-5)
 
 
 def test_batchnorm_train_and_eval_modes():
