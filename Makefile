@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/pytest -q --durations=10
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=10
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) $(DEMO_CHECKPOINT)
