@@ -31,11 +31,11 @@ demo: $(STAMP)
 	$(BIN)/python -m datasets.prepare --raw_dir $(DEMO_DIR)/raw --data_dir $(DEMO_DIR)/shards
 	$(BIN)/python launch.py --config=configs/synthetic.py --workdir=$(DEMO_CHECKPOINT) \
 		--config.data.data_dir=$(DEMO_DIR)/shards
-	$(BIN)/python -m pose3d_jax.evaluate --config=configs/synthetic.py \
-		--config.data.data_dir=$(DEMO_DIR)/shards --checkpoint=$(DEMO_CHECKPOINT) \
-		--datasets=h36m,mpii --out=$(DEMO_DIR)/results.json
 	$(BIN)/python -m pose3d_jax.infer $(DEMO_DIR)/raw/mpii/images --checkpoint=$(DEMO_CHECKPOINT) \
 		--out=$(DEMO_DIR)/predictions
+	$(BIN)/python -m pose3d_jax.evaluate --config=configs/synthetic.py \
+		--config.data.data_dir=$(DEMO_DIR)/shards --checkpoint=$(DEMO_CHECKPOINT) \
+		--datasets=h36m,mpii --baseline --out=$(DEMO_DIR)/results.json
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/input_throughput.py

@@ -32,4 +32,6 @@ def get_config():
     config.eval.every_steps = 600
     config.eval.batch_size = 32
     config.eval.splits = {"h36m": "test", "mpii": "validation", "mpi_inf_3dhp": "test"}
+    # The synthetic people share one skeleton (datasets/synthetic/body.py): 14 bones, 3894.5 mm.
+    config.eval.bone_sum_mm = 3894.5
     return config

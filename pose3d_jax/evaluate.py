@@ -11,6 +11,7 @@ TensorFlow until the command line reads shards.
 
 import dataclasses
 import functools
+import json
 import logging
 import sys
 import time
@@ -21,11 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from pose3d_jax import augment, fileio, geometry, metrics, network, skeleton
+from pose3d_jax import baseline as baseline_lib
 from pose3d_jax.network import to_original_pixels  # noqa: F401  (part of this module's API)
 
 DATASETS = ("h36m", "mpi_inf_3dhp", "mpii")
 DEFAULT_SPLITS = {"h36m": "test", "mpi_inf_3dhp": "test", "mpii": "validation"}
 DEFAULT_BATCH_SIZE = 16
+BASELINE_KEY = "h36m_mean_pose_baseline"
 LOG_EVERY_BATCHES = 50
 # Columns of the paper's Human3.6M table: action ids in its order, with its short names.
 PAPER_H36M_COLUMNS = (
@@ -155,10 +158,12 @@ class Protocol:
     tables: Callable[[dict], str]
 
 
-def _h36m_totals(pred, batch, heatmap_res, input_res):
+def _h36m_totals(
+    pred, batch, heatmap_res, input_res, bone_sum_mm=skeleton.MEAN_SKELETON_BONE_SUM_MM
+):
     del heatmap_res, input_res
     return metrics.h36m_totals(
-        pred["joints_3d_hm"], batch["joints_3d_mm"], batch["action"], batch.get("mask")
+        pred["joints_3d_hm"], batch["joints_3d_mm"], batch["action"], batch.get("mask"), bone_sum_mm
     )
 
 
@@ -240,6 +245,24 @@ PROTOCOLS = {
 }
 
 
+def protocol_for(name, config=None):
+    """The protocol of dataset `name`, with the H36M bone sum of config.eval.bone_sum_mm.
+
+    A model trained on another skeleton than H36M's (the synthetic data) is
+    scaled to its own training set's mean bone sum, as SPEC 6 scales to H36M's.
+    """
+    protocol = PROTOCOLS[name]
+    bone_sum = _config_value(config, "eval.bone_sum_mm", None)
+    if name != "h36m" or bone_sum is None:
+        return protocol
+    if not bone_sum > 0:
+        raise ValueError(
+            f"config.eval.bone_sum_mm must be a positive length in mm, got {bone_sum}."
+        )
+    totals = functools.partial(_h36m_totals, bone_sum_mm=float(bone_sum))
+    return dataclasses.replace(protocol, totals=totals)
+
+
 def evaluate_dataset(predict_fn, dataset_iterable: Iterable[dict], protocol, *, log_every=None):
     """Scores every (unmasked) example of a dataset under one protocol.
 
@@ -284,18 +307,27 @@ def _config_value(config, path, default):
     return node
 
 
-def run(config, checkpoint_path, datasets=DATASETS, out=None, splits=None):
+def _eval_batches(data_dir, name, split, batch_size):
+    from pose3d_jax import input_pipeline  # TensorFlow only when shards are read
+
+    ds = input_pipeline.create_eval_dataset(
+        data_dir, name, split, batch_size=batch_size, num_local_devices=1
+    )
+    return input_pipeline.numpy_iterator(ds)
+
+
+def run(config, checkpoint_path, datasets=DATASETS, out=None, splits=None, baseline=False):
     """Evaluates a checkpoint on `datasets`; prints the tables, writes JSON to `out`.
 
     Splits are DEFAULT_SPLITS, then config.eval.splits, then `splits` (a dict),
     e.g. {'h36m': 'test_sample'} for the released every-200th-frame subset.
+    With `baseline`, the H36M split is also scored for the mean pose of the H36M
+    training split (baseline.py), under 'h36m_mean_pose_baseline'.
 
     Returns:
-      {'checkpoint': step dir, '<dataset>': summary, ...}.
+      {'checkpoint': step dir, 'splits': ..., '<dataset>': summary, ...}.
     """
     loaded = network.load_network(checkpoint_path)
-    from pose3d_jax import input_pipeline  # TensorFlow only when shards are read
-
     predict_fn = predict_fn_for(loaded)
     data_dir = _config_value(config, "data.data_dir", None)
     if not data_dir:
@@ -305,15 +337,48 @@ def run(config, checkpoint_path, datasets=DATASETS, out=None, splits=None):
     splits = {**DEFAULT_SPLITS, **from_config, **(splits or {})}
     results = {"checkpoint": str(loaded.step_dir), "splits": {n: splits[n] for n in datasets}}
     for name in datasets:
-        ds = input_pipeline.create_eval_dataset(
-            data_dir, name, splits[name], batch_size=batch_size, num_local_devices=1
+        protocol = protocol_for(name, config)
+        batches = _eval_batches(data_dir, name, splits[name], batch_size)
+        results[name] = evaluate_dataset(predict_fn, batches, protocol, log_every=LOG_EVERY_BATCHES)
+        print(protocol.tables(results[name]) + "\n", flush=True)
+    if baseline and "h36m" in datasets:
+        mean_pose = baseline_lib.training_mean_pose(data_dir, "h36m")
+        batches = _eval_batches(data_dir, "h36m", splits["h36m"], batch_size)
+        results[BASELINE_KEY] = evaluate_dataset(
+            baseline_lib.mean_pose_predict_fn(mean_pose), batches, protocol_for("h36m", config)
         )
-        iterable = input_pipeline.numpy_iterator(ds)
-        results[name] = evaluate_dataset(predict_fn, iterable, name, log_every=LOG_EVERY_BATCHES)
-        print(PROTOCOLS[name].tables(results[name]) + "\n", flush=True)
+        model_mm = results["h36m"]["mpjpe"][metrics.ALL]
+        baseline_mm = results[BASELINE_KEY]["mpjpe"][metrics.ALL]
+        print(
+            f"H36M MPJPE {model_mm:.1f} mm; mean-pose baseline {baseline_mm:.1f} mm "
+            f"(ratio {model_mm / baseline_mm:.2f})\n",
+            flush=True,
+        )
     if out:
         fileio.write_json_atomic(out, results)
     return results
+
+
+def headline(results):
+    """The one-line summary of run()'s results: the numbers people quote.
+
+    Keys (where evaluated): checkpoint, mpjpe_mm and pa_mpjpe_mm (H36M, all
+    actions), baseline_mpjpe_mm (the mean-pose baseline's MPJPE), pck (MPII
+    PCKh@0.5, %, the 2D number), mpi_inf_3dhp_pck and mpi_inf_3dhp_auc.
+    """
+    line = {"checkpoint": results["checkpoint"]}
+    if "h36m" in results:
+        line["mpjpe_mm"] = results["h36m"]["mpjpe"][metrics.ALL]
+        line["pa_mpjpe_mm"] = results["h36m"]["pa_mpjpe"][metrics.ALL]
+    if BASELINE_KEY in results:
+        line["baseline_mpjpe_mm"] = results[BASELINE_KEY]["mpjpe"][metrics.ALL]
+    if "mpii" in results:
+        line["pck"] = results["mpii"]["pckh"]["Mean"]
+    if "mpi_inf_3dhp" in results:
+        scene = results["mpi_inf_3dhp"]["scene"]
+        line["mpi_inf_3dhp_pck"] = scene["pck"][metrics.ALL]
+        line["mpi_inf_3dhp_auc"] = scene["auc"][metrics.ALL]
+    return line
 
 
 def main(argv):
@@ -343,9 +408,12 @@ def main(argv):
             f"got {flag_values.splits!r}."
         )
     try:
-        run(config, flag_values.checkpoint, names, flag_values.out, splits)
+        results = run(
+            config, flag_values.checkpoint, names, flag_values.out, splits, flag_values.baseline
+        )
     except (checkpoint.CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
+    print(json.dumps(headline(results)), flush=True)
 
 
 def _define_flags():
@@ -356,6 +424,7 @@ def _define_flags():
     flags.DEFINE_string("checkpoint", None, "Checkpoint: workdir, manager dir or step dir.")
     flags.DEFINE_string("datasets", ",".join(DATASETS), "Comma-separated datasets to evaluate.")
     flags.DEFINE_string("out", None, "Write the results as JSON here (atomically).")
+    flags.DEFINE_bool("baseline", False, "Also score the H36M training set's mean pose.")
     flags.DEFINE_string("splits", "", "Split overrides, e.g. h36m=test_sample (default: test).")
     flags.mark_flags_as_required(["config", "checkpoint"])
 

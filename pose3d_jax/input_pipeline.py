@@ -290,6 +290,28 @@ def create_eval_dataset(
     return _deterministic(ds.prefetch(tf.data.AUTOTUNE))
 
 
+def read_labels(data_dir, name, split, keys, *, batch_size=4096):
+    """Label arrays `keys` of every example of a split, in order (no image decoding).
+
+    For statistics of a whole split, such as the training set's mean pose.
+
+    Returns:
+      dict key -> NumPy array [num_examples, ...].
+    Raises:
+      FileNotFoundError / ValueError: naming the directory or the missing split.
+    """
+    _hide_accelerators_from_tf()
+    builder = _builder(data_dir, name, split)
+    missing = sorted(set(keys) - set(builder.info.features))
+    if missing:
+        raise ValueError(f"The '{name}' shards in {builder.data_dir} have no feature {missing}.")
+    ds = _read(builder, split, keys=tuple(keys)).batch(batch_size)
+    parts = list(ds.as_numpy_iterator())
+    if not parts:
+        raise ValueError(f"The '{name}' split '{split}' in {builder.data_dir} is empty.")
+    return {k: np.concatenate([part[k] for part in parts]) for k in keys}
+
+
 def numpy_iterator(ds):
     """Batches of `ds` as dicts of NumPy arrays (text as arrays of bytes)."""
     return ds.as_numpy_iterator()

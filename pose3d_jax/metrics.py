@@ -110,11 +110,13 @@ def pa_mpjpe(pred, gt):
 # ---------------------------------------------------------------- Human3.6M
 
 
-def h36m_prediction_mm(pred_hm, gt_mm):
+def h36m_prediction_mm(pred_hm, gt_mm, bone_sum_mm=skeleton.MEAN_SKELETON_BONE_SUM_MM):
     """The prediction in mm as the H36M protocol scores it (SPEC 6).
 
     Root-relative at the predicted pelvis, scaled so its 14 bones sum to the
-    training set's mean skeleton, placed at the ground-truth pelvis, and with
+    training set's mean skeleton (`bone_sum_mm`: H36M's by default; another
+    training set, such as the synthetic one, has its own), placed at the
+    ground-truth pelvis, and with
     the thorax (whose definition differs between MPII and H36M) set to the
     mean of pelvis and upper neck.
 
@@ -126,15 +128,13 @@ def h36m_prediction_mm(pred_hm, gt_mm):
     """
     root = skeleton.EVAL_ROOT
     gt_mm = np.asarray(gt_mm, np.float64)
-    pred = geometry.scale_to_bone_sum(
-        np.asarray(pred_hm, np.float64), skeleton.MEAN_SKELETON_BONE_SUM_MM, root=root
-    )
+    pred = geometry.scale_to_bone_sum(np.asarray(pred_hm, np.float64), bone_sum_mm, root=root)
     pred = pred + gt_mm[:, root : root + 1]
     pred[:, skeleton.THORAX] = 0.5 * (pred[:, root] + pred[:, skeleton.UPPER_NECK])
     return pred
 
 
-def h36m_totals(pred_hm, gt_mm, action, mask=None):
+def h36m_totals(pred_hm, gt_mm, action, mask=None, bone_sum_mm=skeleton.MEAN_SKELETON_BONE_SUM_MM):
     """(sum, count) of MPJPE and PA-MPJPE (mm) per action name and over all samples.
 
     PA-MPJPE aligns the protocol's prediction (h36m_prediction_mm) onto the
@@ -145,11 +145,12 @@ def h36m_totals(pred_hm, gt_mm, action, mask=None):
       gt_mm: [B, 16, 3] ground truth (mm).
       action: [B] H36M action ids (2..16).
       mask: optional [B] bool, False for padding rows.
+      bone_sum_mm: the training skeleton's bone sum (see h36m_prediction_mm).
     Returns:
       {'mpjpe/<Action>' | 'mpjpe/All' | 'pa_mpjpe/...': (sum_mm, num_samples)}.
     """
     mask = _mask(mask, len(gt_mm))
-    pred = h36m_prediction_mm(pred_hm, gt_mm)
+    pred = h36m_prediction_mm(pred_hm, gt_mm, bone_sum_mm)
     names = np.array([skeleton.H36M_ACTIONS.get(int(a), str(int(a))) for a in np.asarray(action)])
     out = _group_totals(mpjpe(pred, gt_mm), names, mask, "mpjpe")
     out.update(_group_totals(pa_mpjpe(pred, gt_mm), names, mask, "pa_mpjpe"))

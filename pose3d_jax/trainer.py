@@ -141,7 +141,9 @@ def run_evaluation(config, state, eval_model):
         batches = input_pipeline.numpy_iterator(ds)
         if config.eval.max_batches > 0:
             batches = itertools.islice(batches, config.eval.max_batches)
-        summary = evaluate.evaluate_dataset(predict_fn, batches, name)
+        summary = evaluate.evaluate_dataset(
+            predict_fn, batches, evaluate.protocol_for(name, config)
+        )
         results.update(headline_metrics(name, summary))
     return results
 

@@ -127,8 +127,13 @@ def test_command_line_on_fake_shards(tiny_checkpoint, tmp_path):
     from pose3d_jax import fake_shards
 
     data_dir = tmp_path / "data"
-    for name, split in (("h36m", "test"), ("mpii", "validation"), ("mpi_inf_3dhp", "test")):
-        fake_shards.write_fake_shards(data_dir, name, {split: 5}, image_size=96)
+    splits = {
+        "h36m": {"train": 6, "test": 5},
+        "mpii": {"validation": 5},
+        "mpi_inf_3dhp": {"test": 5},
+    }
+    for name, split_sizes in splits.items():
+        fake_shards.write_fake_shards(data_dir, name, split_sizes, image_size=96)
     config = tmp_path / "config.py"
     config.write_text(
         textwrap.dedent(f"""
@@ -146,6 +151,7 @@ def test_command_line_on_fake_shards(tiny_checkpoint, tmp_path):
         [
             sys.executable, "-m", "pose3d_jax.evaluate", f"--config={config}",
             f"--checkpoint={tiny_checkpoint}", f"--out={out}", "--splits=mpii=validation",
+            "--baseline",
         ],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -156,6 +162,11 @@ def test_command_line_on_fake_shards(tiny_checkpoint, tmp_path):
     assert results["splits"] == {"h36m": "test", "mpi_inf_3dhp": "test", "mpii": "validation"}
     assert results["mpi_inf_3dhp"]["num_frames"] == 5
     assert results["mpii"]["num_joints"] > 0
+    assert "mean-pose baseline" in proc.stdout
+    line = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert line == evaluate.headline(results)
+    assert set(line) >= {"checkpoint", "mpjpe_mm", "baseline_mpjpe_mm", "pck"}
+    assert line["baseline_mpjpe_mm"] == results[evaluate.BASELINE_KEY]["mpjpe"]["All"] > 0
     bad = subprocess.run(
         [
             sys.executable, "-m", "pose3d_jax.evaluate", f"--config={config}",
@@ -165,3 +176,73 @@ def test_command_line_on_fake_shards(tiny_checkpoint, tmp_path):
     )  # fmt: skip
     assert bad.returncode != 0
     assert "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _numpy_h36m_mpjpe(pred, gt, bone_sum):
+    """SPEC 6 written out: pelvis-relative, 14 bones scaled to bone_sum, at the true
+    pelvis, thorax = mean(pelvis, upper neck), mean joint distance."""
+    pelvis, thorax, upper_neck = 6, 7, 8
+    rel = pred - pred[:, pelvis : pelvis + 1]
+    lengths = np.stack(
+        [np.linalg.norm(rel[:, a] - rel[:, b], axis=-1) for a, b in skeleton.BONES], -1
+    )
+    out = rel * (bone_sum / lengths.sum(-1))[:, None, None] + gt[:, pelvis : pelvis + 1]
+    out[:, thorax] = 0.5 * (out[:, pelvis] + out[:, upper_neck])
+    return np.linalg.norm(out - gt, axis=-1).mean(-1)
+
+
+def test_mean_pose_baseline_matches_numpy():
+    from pose3d_jax import baseline
+
+    rng = np.random.default_rng(3)
+    train_poses = rng.normal(0, 300, (50, 16, 3)) + [100, 0, 4000]
+    mean = baseline.mean_pose_mm(train_poses)
+    np.testing.assert_allclose(mean, (train_poses - train_poses[:, 6:7]).mean(0))
+    assert np.all(mean[6] == 0)
+    batch = _gt_batch("h36m", 8, rng)
+    result = evaluate.evaluate_dataset(baseline.mean_pose_predict_fn(mean), [batch], "h36m")
+    gt = batch["joints_3d_mm"].reshape(8, 16, 3)[:7]  # the eighth row is padding
+    expected = _numpy_h36m_mpjpe(np.broadcast_to(mean, gt.shape).copy(), gt, 4296.99233013)
+    assert result["num_samples"] == 7
+    assert result["mpjpe"]["All"] == pytest.approx(expected.mean(), rel=1e-9)
+    assert result["mpjpe"]["All"] > 100  # a constant pose is far from random poses
+    with pytest.raises(ValueError, match="shape"):
+        baseline.mean_pose_mm(np.zeros((0, 16, 3)))
+
+
+def test_protocol_scales_to_the_configured_bone_sum():
+    import ml_collections
+
+    rng = np.random.default_rng(4)
+    batch = _gt_batch("h36m", 8, rng)  # ground truth with H36M's mean bone sum
+    pred_fn = _oracle_predict_fn
+    default = evaluate.evaluate_dataset(pred_fn, [batch], evaluate.protocol_for("h36m"))
+    assert default["mpjpe"]["All"] == pytest.approx(0.0, abs=1e-6)
+    config = ml_collections.ConfigDict({"eval": {"bone_sum_mm": 3894.5}})
+    scaled = evaluate.evaluate_dataset(pred_fn, [batch], evaluate.protocol_for("h36m", config))
+    gt = batch["joints_3d_mm"].reshape(8, 16, 3)[:7]
+    expected = _numpy_h36m_mpjpe(gt * 0.01 + 30.0, gt, 3894.5).mean()
+    assert scaled["mpjpe"]["All"] == pytest.approx(expected, rel=1e-9)
+    assert scaled["mpjpe"]["All"] > 10
+    assert evaluate.protocol_for("mpii", config) is evaluate.PROTOCOLS["mpii"]
+    with pytest.raises(ValueError, match="bone_sum_mm"):
+        evaluate.protocol_for("h36m", ml_collections.ConfigDict({"eval": {"bone_sum_mm": 0.0}}))
+
+
+def test_headline_takes_the_quoted_numbers():
+    results = {
+        "checkpoint": "/w/checkpoints/600",
+        "h36m": {"mpjpe": {"All": 80.0}, "pa_mpjpe": {"All": 60.0}},
+        evaluate.BASELINE_KEY: {"mpjpe": {"All": 200.0}},
+        "mpii": {"pckh": {"Mean": 90.5}},
+        "mpi_inf_3dhp": {"scene": {"pck": {"All": 70.0}, "auc": {"All": 35.0}}},
+    }
+    assert evaluate.headline(results) == {
+        "checkpoint": "/w/checkpoints/600",
+        "mpjpe_mm": 80.0,
+        "pa_mpjpe_mm": 60.0,
+        "baseline_mpjpe_mm": 200.0,
+        "pck": 90.5,
+        "mpi_inf_3dhp_pck": 70.0,
+        "mpi_inf_3dhp_auc": 35.0,
+    }

@@ -156,3 +156,14 @@ def test_prefetch_to_device_feeds_pmap(shards):
         counts = jax.pmap(lambda m: m.sum(), devices=devices)(batch["mask"])
         total += int(counts.sum())
     assert total == SPLITS["mpii"]["validation"]
+
+
+def test_read_labels_returns_a_whole_split_in_order(shards):
+    labels = input_pipeline.read_labels(shards, "h36m", "test", ("joints_3d_mm", "scale"))
+    builder = tfds.builder_from_directory(str(input_pipeline.dataset_dir(shards, "h36m")))
+    stored = list(builder.as_dataset(split="test").as_numpy_iterator())
+    assert labels["joints_3d_mm"].shape == (SPLITS["h36m"]["test"], 16, 3)
+    np.testing.assert_array_equal(labels["joints_3d_mm"], [e["joints_3d_mm"] for e in stored])
+    np.testing.assert_array_equal(labels["scale"], [e["scale"] for e in stored])
+    with pytest.raises(ValueError, match="no feature"):
+        input_pipeline.read_labels(shards, "mpii", "validation", ("joints_3d_mm",))

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import h5py
 import numpy as np
+import pytest
 import scipy.io
 from data_fixtures import tiny_raw  # noqa: F401
 
@@ -245,3 +246,17 @@ def test_mpi_inf_3dhp_layout(tiny_raw):  # noqa: F811
         names = sorted(p.name for p in (seq / "imageSequence").glob("*.jpg"))
         assert names == [f"img_{i + 1:06d}.jpg" for i in range(n)]
     assert invalid > 0
+
+
+def test_synthetic_config_scales_to_the_synthetic_skeleton():
+    """configs/synthetic.py's bone sum is the generated people's 14 bones (every pose)."""
+    from configs import default
+    from configs import synthetic as synthetic_config
+    from datasets.synthetic import body
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        joints = body.our_joints(body.sample_pose(rng), body.H36M_STYLE)
+        bone_sum = sum(np.linalg.norm(joints[a] - joints[b]) for a, b in skeleton.BONES)
+        assert bone_sum == pytest.approx(synthetic_config.get_config().eval.bone_sum_mm)
+    assert default.get_config().eval.bone_sum_mm == skeleton.MEAN_SKELETON_BONE_SUM_MM
