@@ -173,7 +173,12 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _device_batches(config, start_step):
+def host_batches(config, start_step=0):
+    """The training stream of `config` from `start_step` as NumPy batches on the host.
+
+    Each batch is a dict of arrays [local devices, per-device batch, ...]
+    (input_pipeline.create_train_dataset with the config's data and seed).
+    """
     from pose3d_jax import input_pipeline
 
     ds = input_pipeline.create_train_dataset(
@@ -185,7 +190,14 @@ def _device_batches(config, start_step):
         shuffle_buffer=config.data.shuffle_buffer,
         start_step=start_step,
     )
-    return input_pipeline.prefetch_to_device(input_pipeline.numpy_iterator(ds), size=2)
+    return input_pipeline.numpy_iterator(ds)
+
+
+def device_batches(config, start_step=0):
+    """host_batches put on the local devices two steps ahead: what the loop steps on."""
+    from pose3d_jax import input_pipeline
+
+    return input_pipeline.prefetch_to_device(host_batches(config, start_step), size=2)
 
 
 def train_and_evaluate(config, workdir, *, batches=None):
@@ -220,44 +232,46 @@ def train_and_evaluate(config, workdir, *, batches=None):
     p_train_step = train.make_p_train_step(config, model, tx, schedule)
     writer = metric_writers.create_default_writer(str(workdir), just_logging=not is_main)
     if batches is None:
-        batches = _device_batches(config, start_step)
+        batches = device_batches(config, start_step)
     progress = Progress(total_steps, start_step, enabled=is_main)
     history, last_train, last_eval, first_unlogged = [], {}, {}, start_step
     step = start_step
-    with _StopRequest() as stop:
-        while step < total_steps:
-            state, metrics = p_train_step(state, next(batches))
-            history.append(metrics)
-            step += 1
-            at_end = step == total_steps or stop.requested
-            if step % config.train.log_every_steps == 0 or at_end:
-                last_train = train.summarize_metrics(jax.device_get(history))
-                history = []
-                if last_train["nonfinite"] > 0:
-                    raise NonFiniteLossError(
-                        f"non-finite loss between steps {first_unlogged} and {step}; the last "
-                        f"good checkpoint (step {latest.latest_step()}) is kept. Lower "
-                        "train.learning_rate or check the data, then run again to resume."
-                    )
-                first_unlogged = step
-                writer.write_scalars(step, {f"train_{k}": v for k, v in last_train.items()})
-                progress.update(step, last_train)
-            if step % config.eval.every_steps == 0 or at_end:
-                last_eval = run_evaluation(config, state, eval_model)
-                if last_eval:
-                    writer.write_scalars(step, {f"eval_{k}": v for k, v in last_eval.items()})
-                    logging.info("step %d evaluation: %s", step, last_eval)
-                    if config.eval.best_metric in last_eval:
-                        host = train.unreplicate(state)
-                        best.save(step, args=ckpt.save_args(host.model_variables(), meta),
-                                  metrics=last_eval, force=True)  # fmt: skip
-            if step % config.train.checkpoint_every_steps == 0 or at_end:
-                _save(latest, state, meta)
-            if stop.requested:
-                break
-    for mgr in (latest, best):
-        mgr.wait_until_finished()
-        mgr.close()
+    try:
+        with _StopRequest() as stop:
+            while step < total_steps:
+                state, metrics = p_train_step(state, next(batches))
+                history.append(metrics)
+                step += 1
+                at_end = step == total_steps or stop.requested
+                if step % config.train.log_every_steps == 0 or at_end:
+                    last_train = train.summarize_metrics(jax.device_get(history))
+                    history = []
+                    if last_train["nonfinite"] > 0:
+                        raise NonFiniteLossError(
+                            f"non-finite loss between steps {first_unlogged} and {step}; the last "
+                            f"good checkpoint (step {latest.latest_step()}) is kept. Lower "
+                            "train.learning_rate or check the data, then run again to resume."
+                        )
+                    first_unlogged = step
+                    writer.write_scalars(step, {f"train_{k}": v for k, v in last_train.items()})
+                    progress.update(step, last_train)
+                if step % config.eval.every_steps == 0 or at_end:
+                    last_eval = run_evaluation(config, state, eval_model)
+                    if last_eval:
+                        writer.write_scalars(step, {f"eval_{k}": v for k, v in last_eval.items()})
+                        logging.info("step %d evaluation: %s", step, last_eval)
+                        if config.eval.best_metric in last_eval:
+                            host = train.unreplicate(state)
+                            best.save(step, args=ckpt.save_args(host.model_variables(), meta),
+                                      metrics=last_eval, force=True)  # fmt: skip
+                if step % config.train.checkpoint_every_steps == 0 or at_end:
+                    _save(latest, state, meta)
+                if stop.requested:
+                    break
+    finally:  # a pending save finishes even when a non-finite loss stops the run
+        for mgr in (latest, best):
+            mgr.wait_until_finished()
+            mgr.close()
     writer.flush()
     progress.close()
     return {"step": step, "train": last_train, "eval": last_eval,

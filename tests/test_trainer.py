@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 import pytest
-from train_fixtures import STORED, tiny_config
+from train_fixtures import STORED, host_batch, split_for_devices, tiny_config
 
 from pose3d_jax import checkpoint, trainer
 
@@ -71,3 +71,19 @@ def test_init_from_a_missing_workdir_is_a_clear_error(shards, tmp_path):
     config = tiny_config(shards, init_from=str(tmp_path / "nowhere"))
     with pytest.raises(checkpoint.CheckpointError, match="nowhere"):
         trainer.train_and_evaluate(config, tmp_path / "run")
+
+
+def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path):
+    """Steps 1-5 are good (checkpoint at 5), step 6's batch is NaN: a clear stop."""
+    config = tiny_config(shards, reg_weight=0.1, num_epochs=2)
+    config.eval.datasets = ()
+    devices = jax.local_device_count()
+    good = [host_batch(devices, seed=s) for s in range(5)]
+    bad = dict(good[0], depth=np.full_like(good[0]["depth"], np.nan))
+    batches = iter([split_for_devices(b, devices) for b in [*good, bad, *good]])
+    config.train.batch_size = devices
+    with pytest.raises(trainer.NonFiniteLossError, match=r"steps 5 and 10.*step 5\) is kept"):
+        trainer.train_and_evaluate(config, tmp_path / "run", batches=batches)
+    assert checkpoint.manager(tmp_path / "run" / checkpoint.LATEST_DIR).all_steps() == [5]
+    variables, _ = _params(tmp_path / "run")
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(variables))
