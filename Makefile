@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/python -m datasets.prepare --raw_dir $(DEMO_DIR)/raw --data_dir $(DEMO_DIR)/shards
 	$(BIN)/python launch.py --config=configs/synthetic.py --workdir=$(DEMO_CHECKPOINT) \
 		--config.data.data_dir=$(DEMO_DIR)/shards
-	$(BIN)/python -m pose3d_jax.infer $(DEMO_DIR)/raw/mpii/images --checkpoint=$(DEMO_CHECKPOINT) \
+	$(BIN)/python -m pose3d_jax.infer $$(ls -d $(DEMO_DIR)/raw/h36m/images/s_11_*/*.jpg | head -4) --checkpoint=$(DEMO_CHECKPOINT) \
 		--out=$(DEMO_DIR)/predictions
 	$(BIN)/python -m pose3d_jax.evaluate --config=configs/synthetic.py \
 		--config.data.data_dir=$(DEMO_DIR)/shards --checkpoint=$(DEMO_CHECKPOINT) \
@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/input_throughput.py
 	$(BIN)/python benchmarks/infer_latency.py
 	$(BIN)/python benchmarks/model_throughput.py
+	$(BIN)/python benchmarks/train_loop_throughput.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

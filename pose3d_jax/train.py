@@ -219,8 +219,10 @@ def replicate(tree, num_devices=None):
         lambda x: np.broadcast_to(np.asarray(x), (num_devices, *np.shape(x))), tree
     )
     devices = jax.local_devices()[:num_devices]
-    mesh = jax.sharding.Mesh(np.array(devices), ("devices",))
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices"))
+    # Named as pmap names its outputs' axis: the state of step 2 then matches step 1's
+    # compiled signature (a different axis name costs a second compile of the step).
+    mesh = jax.sharding.Mesh(np.array(devices), (AXIS,))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
     return jax.device_put(stacked, sharding)
 
 

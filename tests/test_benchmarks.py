@@ -1,0 +1,38 @@
+"""The benchmark scripts run and print one well-formed JSON line (no timing asserted)."""
+
+import json
+import math
+
+import pytest
+
+from benchmarks import train_loop_throughput
+
+TINY_LOOP = [
+    f"--config={train_loop_throughput.REPO_ROOT / 'configs' / 'synthetic.py'}",
+    "--config.data.input_res=64",
+    "--config.data.heatmap_res=16",
+    "--config.data.shuffle_buffer=16",
+    "--config.model.num_features=16",
+    "--config.model.hourglass_depth=1",
+    "--config.train.batch_size=4",
+    "--steps=2",
+    "--warmup=1",
+    "--host_steps=2",
+    "--fake_examples=8",
+]
+
+
+@pytest.mark.slow  # compiles a (tiny) train step: about 30-60 s on 2 CPU cores
+def test_train_loop_throughput_prints_one_json_line(capsys):
+    train_loop_throughput.main(["train_loop_throughput.py", *TINY_LOOP])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    rates = ("loop_images_per_s", "step_images_per_s", "host_images_per_s")
+    for key in (*rates, "compile_s", "loop_over_step"):
+        assert math.isfinite(result[key]) and result[key] > 0, key
+    assert isinstance(result["input_bound"], bool)
+    assert result["recompiles"] == 0  # step 2 reuses step 1's executable (train.replicate)
+    assert result["config"] == "synthetic.py" and result["input_res"] == 64
+    assert result["batch_size"] == 4 and result["device_count"] >= 1
+    assert {"jax_version", "device", "num_stacks", "steps", "warmup"} <= result.keys()
