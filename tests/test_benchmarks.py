@@ -36,3 +36,17 @@ def test_train_loop_throughput_prints_one_json_line(capsys):
     assert result["config"] == "synthetic.py" and result["input_res"] == 64
     assert result["batch_size"] == 4 and result["device_count"] >= 1
     assert {"jax_version", "device", "num_stacks", "steps", "warmup"} <= result.keys()
+
+
+def test_pytorch_throughput_prints_one_json_line(capsys):
+    pytest.importorskip("torch")
+    from benchmarks import pytorch_throughput
+
+    pytorch_throughput.main(["--tiny", "--repeats=1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["framework"] == "pytorch" and result["model"] == "tiny"
+    assert result["threads"] == 2
+    for key in ("forward_b1_images_per_s", "forward_b8_images_per_s", "train_b6_images_per_s"):
+        assert math.isfinite(result[key]) and result[key] > 0, key
