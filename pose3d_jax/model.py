@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
@@ -32,6 +33,50 @@ def upsample_2x(x):
     b, h, w, c = x.shape
     x = jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c))
     return x.reshape(b, 2 * h, 2 * w, c)
+
+
+class PointwiseConv(nn.Module):
+    """A 1x1 convolution as one matmul over the channels.
+
+    Same parameters (kernel [1, 1, in, out], bias [out]), initialisation and
+    values as nn.Conv(features, (1, 1)); XLA:CPU runs this form and its
+    gradients 2-3x faster than a 1x1 convolution, and two thirds of this
+    network's convolutions are 1x1.
+    """
+
+    features: int
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param(
+            "kernel",
+            nn.initializers.lecun_normal(),
+            (1, 1, x.shape[-1], self.features),
+            self.param_dtype,
+        )
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        return jnp.dot(x, kernel[0, 0]) + bias
+
+
+def conv_layer(features, kernel_size, *, pointwise_as_dot, **kwargs):
+    """nn.Conv, or PointwiseConv for an unstrided 1x1 kernel when pointwise_as_dot."""
+    if (
+        pointwise_as_dot
+        and tuple(kernel_size) == (1, 1)
+        and kwargs.get("strides") in (None, 1, (1, 1))
+    ):
+        kwargs.pop("strides", None)
+        kwargs.pop("padding", None)
+        return PointwiseConv(features, **kwargs)
+    return nn.Conv(features, kernel_size, **kwargs)
+
+
+def pointwise_as_dot_by_default():
+    """Matmul 1x1 convolutions on the CPU only: GPUs keep cuDNN's convolutions."""
+    return jax.default_backend() == "cpu"
 
 
 class Residual(nn.Module):
@@ -98,6 +143,8 @@ class HourglassNet(nn.Module):
       dtype: compute dtype (bfloat16 on GPUs); parameters stay float32.
       bn_axis_name: pmap axis over which BatchNorm statistics are averaged.
       remat: recompute residual activations in the backward pass to save memory.
+      pointwise_as_dot: 1x1 convolutions as matmuls (PointwiseConv); None picks
+        by backend (CPU only). Parameters and outputs are the same either way.
     """
 
     num_stacks: int = 2
@@ -109,6 +156,7 @@ class HourglassNet(nn.Module):
     dtype: Any = jnp.float32
     bn_axis_name: str | None = None
     remat: bool = False
+    pointwise_as_dot: bool | None = None  # None: on the CPU backend only
 
     @nn.compact
     def __call__(self, images, train: bool = False):
@@ -120,7 +168,10 @@ class HourglassNet(nn.Module):
             dtype=self.dtype,
             axis_name=self.bn_axis_name if train else None,
         )
-        conv = functools.partial(nn.Conv, dtype=self.dtype)
+        pointwise_as_dot = self.pointwise_as_dot
+        if pointwise_as_dot is None:
+            pointwise_as_dot = pointwise_as_dot_by_default()
+        conv = functools.partial(conv_layer, dtype=self.dtype, pointwise_as_dot=pointwise_as_dot)
         residual_cls = nn.remat(Residual) if self.remat else Residual
         residual = functools.partial(residual_cls, norm=norm, conv=conv)
         features = self.num_features

@@ -9,6 +9,7 @@ import numpy as np
 import optax
 import pytest
 from conftest import TINY_MODEL
+from flax import linen as nn
 
 from pose3d_jax import geometry, losses, model
 
@@ -51,7 +52,6 @@ def test_create_model_from_a_stored_config():
 
 def test_pool_and_upsample_match_reference_ops():
     x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
-    from flax import linen as nn
 
     np.testing.assert_array_equal(model.max_pool_2x2(x), nn.max_pool(x, (2, 2), (2, 2)))
     up = model.upsample_2x(x)
@@ -113,6 +113,65 @@ def test_batch_statistics_are_averaged_across_devices():
     )
     for d in range(devices):
         np.testing.assert_allclose(per_device[d], upd["batch_stats"]["stem_bn"]["mean"], atol=1e-5)
+
+
+def test_pointwise_conv_matches_nn_conv_values_and_gradients():
+    x = jax.random.normal(jax.random.key(1), (2, 5, 6, 12))
+    conv = nn.Conv(7, (1, 1))
+    fast = model.PointwiseConv(7)
+    variables = conv.init(jax.random.key(0), x)
+    fast_variables = fast.init(jax.random.key(0), x)
+    # Same initialisation, so a checkpoint of either form is the other's.
+    jax.tree.map(np.testing.assert_array_equal, variables, fast_variables)
+    variables = jax.tree.map(lambda v: v + 0.1, variables)  # a non-zero bias too
+    w = jax.random.normal(jax.random.key(2), (2, 5, 6, 7))
+    np.testing.assert_allclose(fast.apply(variables, x), conv.apply(variables, x), atol=1e-5)
+
+    def loss(net, v, inputs):
+        return jnp.sum(net.apply(v, inputs) * w)
+
+    g_fast = jax.grad(lambda v, i: loss(fast, v, i), argnums=(0, 1))(variables, x)
+    g_conv = jax.grad(lambda v, i: loss(conv, v, i), argnums=(0, 1))(variables, x)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_conv), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_as_dot_leaves_the_network_unchanged():
+    """The whole network with 1x1 convolutions as matmuls: same parameters, same
+    outputs and the same gradients as with nn.Conv."""
+    images = jax.random.uniform(jax.random.key(3), (2, 64, 64, 3))
+    plain = model.create_model(TINY_MODEL).clone(pointwise_as_dot=False)
+    fast = plain.clone(pointwise_as_dot=True)
+    variables = plain.init(jax.random.key(0), images)
+    fast_variables = fast.init(jax.random.key(0), images)
+    assert jax.tree.structure(variables) == jax.tree.structure(fast_variables)
+    jax.tree.map(np.testing.assert_array_equal, variables, fast_variables)
+
+    def loss(net, params):
+        out, _ = net.apply(
+            {"params": params, "batch_stats": variables["batch_stats"]},
+            images,
+            train=True,
+            mutable=["batch_stats"],
+        )
+        return jnp.sum(out["heatmaps"] ** 2) + jnp.sum(out["depth"] ** 2), out
+
+    (l1, out1), g1 = jax.value_and_grad(lambda p: loss(plain, p), has_aux=True)(variables["params"])
+    (l2, out2), g2 = jax.value_and_grad(lambda p: loss(fast, p), has_aux=True)(variables["params"])
+    np.testing.assert_allclose(out2["heatmaps"], out1["heatmaps"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out2["depth"], out1["depth"], rtol=1e-4, atol=1e-5)
+    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(g1))
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_pointwise_as_dot_is_chosen_by_backend():
+    assert model.pointwise_as_dot_by_default() == (jax.default_backend() == "cpu")
+    assert isinstance(model.conv_layer(4, (1, 1), pointwise_as_dot=True), model.PointwiseConv)
+    assert isinstance(model.conv_layer(4, (1, 1), pointwise_as_dot=False), nn.Conv)
+    assert isinstance(model.conv_layer(4, (3, 3), pointwise_as_dot=True), nn.Conv)
+    strided = model.conv_layer(4, (1, 1), strides=(2, 2), pointwise_as_dot=True)
+    assert isinstance(strided, nn.Conv)
 
 
 def test_remat_gives_the_same_gradients():
