@@ -52,7 +52,7 @@ class PointwiseConv(nn.Module):
     def __call__(self, x):
         kernel = self.param(
             "kernel",
-            nn.initializers.lecun_normal(),
+            nn.linear.default_kernel_init,  # nn.Conv's
             (1, 1, x.shape[-1], self.features),
             self.param_dtype,
         )
@@ -62,14 +62,10 @@ class PointwiseConv(nn.Module):
 
 
 def conv_layer(features, kernel_size, *, pointwise_as_dot, **kwargs):
-    """nn.Conv, or PointwiseConv for an unstrided 1x1 kernel when pointwise_as_dot."""
-    if (
-        pointwise_as_dot
-        and tuple(kernel_size) == (1, 1)
-        and kwargs.get("strides") in (None, 1, (1, 1))
-    ):
-        kwargs.pop("strides", None)
-        kwargs.pop("padding", None)
+    """nn.Conv, or PointwiseConv for a plain 1x1 kernel (no strides or padding
+    given) when pointwise_as_dot."""
+    plain = not {"strides", "padding"} & kwargs.keys()
+    if pointwise_as_dot and plain and tuple(kernel_size) == (1, 1):
         return PointwiseConv(features, **kwargs)
     return nn.Conv(features, kernel_size, **kwargs)
 

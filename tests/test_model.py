@@ -136,6 +136,30 @@ def test_pointwise_conv_matches_nn_conv_values_and_gradients():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+def _outputs_and_gradients(net, variables, images):
+    """Training-mode outputs and the gradient of a loss over both heads."""
+
+    def loss(params):
+        out, _ = net.apply(
+            {"params": params, "batch_stats": variables["batch_stats"]},
+            images,
+            train=True,
+            mutable=["batch_stats"],
+        )
+        return jnp.sum(out["heatmaps"] ** 2) + jnp.sum(out["depth"] ** 2), out
+
+    (_, out), grads = jax.value_and_grad(loss, has_aux=True)(variables["params"])
+    return out, grads
+
+
+def _assert_same_gradients(g1, g2):
+    # Conv biases that feed a BatchNorm have a zero gradient in exact arithmetic, so
+    # compare against the overall gradient scale rather than element by element.
+    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(g1))
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
 def test_pointwise_as_dot_leaves_the_network_unchanged():
     """The whole network with 1x1 convolutions as matmuls: same parameters, same
     outputs and the same gradients as with nn.Conv."""
@@ -147,22 +171,11 @@ def test_pointwise_as_dot_leaves_the_network_unchanged():
     assert jax.tree.structure(variables) == jax.tree.structure(fast_variables)
     jax.tree.map(np.testing.assert_array_equal, variables, fast_variables)
 
-    def loss(net, params):
-        out, _ = net.apply(
-            {"params": params, "batch_stats": variables["batch_stats"]},
-            images,
-            train=True,
-            mutable=["batch_stats"],
-        )
-        return jnp.sum(out["heatmaps"] ** 2) + jnp.sum(out["depth"] ** 2), out
-
-    (l1, out1), g1 = jax.value_and_grad(lambda p: loss(plain, p), has_aux=True)(variables["params"])
-    (l2, out2), g2 = jax.value_and_grad(lambda p: loss(fast, p), has_aux=True)(variables["params"])
+    out1, g1 = _outputs_and_gradients(plain, variables, images)
+    out2, g2 = _outputs_and_gradients(fast, variables, images)
     np.testing.assert_allclose(out2["heatmaps"], out1["heatmaps"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out2["depth"], out1["depth"], rtol=1e-4, atol=1e-5)
-    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(g1))
-    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+    _assert_same_gradients(g1, g2)
 
 
 def test_pointwise_as_dot_is_chosen_by_backend():
@@ -172,6 +185,8 @@ def test_pointwise_as_dot_is_chosen_by_backend():
     assert isinstance(model.conv_layer(4, (3, 3), pointwise_as_dot=True), nn.Conv)
     strided = model.conv_layer(4, (1, 1), strides=(2, 2), pointwise_as_dot=True)
     assert isinstance(strided, nn.Conv)
+    padded = model.conv_layer(4, (1, 1), padding=((1, 1), (1, 1)), pointwise_as_dot=True)
+    assert isinstance(padded, nn.Conv)
 
 
 def test_remat_gives_the_same_gradients():
@@ -179,23 +194,9 @@ def test_remat_gives_the_same_gradients():
     plain = model.create_model(TINY_MODEL)
     remat = model.create_model(dict(TINY_MODEL, remat=True))
     variables = plain.init(jax.random.key(0), images)
-
-    def loss(net, params):
-        out, _ = net.apply(
-            {"params": params, "batch_stats": variables["batch_stats"]},
-            images,
-            train=True,
-            mutable=["batch_stats"],
-        )
-        return jnp.sum(out["heatmaps"] ** 2) + jnp.sum(out["depth"] ** 2)
-
-    g1 = jax.grad(lambda p: loss(plain, p))(variables["params"])
-    g2 = jax.grad(lambda p: loss(remat, p))(variables["params"])
-    # Conv biases that feed a BatchNorm have a zero gradient in exact arithmetic, so
-    # compare against the overall gradient scale rather than element by element.
-    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(g1))
-    for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+    _, g1 = _outputs_and_gradients(plain, variables, images)
+    _, g2 = _outputs_and_gradients(remat, variables, images)
+    _assert_same_gradients(g1, g2)
 
 
 def _fixed_batch(batch=4, res=64):
