@@ -50,3 +50,22 @@ def test_pytorch_throughput_prints_one_json_line(capsys):
     assert result["threads"] == 2
     for key in ("forward_b1_images_per_s", "forward_b8_images_per_s", "train_b6_images_per_s"):
         assert math.isfinite(result[key]) and result[key] > 0, key
+
+
+@pytest.mark.slow  # compiles four tiny train steps (float32, bfloat16, remat): about a minute
+def test_device_step_throughput_checks_donation_guard_bf16_and_remat(capsys):
+    from benchmarks import device_step_throughput
+
+    device_step_throughput.main(["--tiny", "--dtypes", "float32", "bfloat16", "--batches", "1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["model"] == "tiny" and result["device_count"] >= 1
+    assert [run["dtype"] for run in result["runs"]] == ["float32", "bfloat16"]
+    for run in result["runs"]:
+        # The timed steps ran under transfer_guard("disallow"): no host round trip inside.
+        assert run["donated"] and run["loss_finite"], run
+        assert run["train_images_per_s"] > 0 and run["forward_images_per_s"] > 0
+        assert 0 < run["temp_gb_remat"] <= run["temp_gb"], run  # remat never needs more scratch
+    # bf16 compute moves the heatmaps by well under a percent-level of their norm, never by 0.
+    assert 0 < result["bfloat16_heatmaps_rel_diff"] < 0.05
