@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from pose3d_jax import split_grad_conv
+
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
 BN_EPSILON = 1e-5
 
@@ -61,12 +63,42 @@ class PointwiseConv(nn.Module):
         return jnp.dot(x, kernel[0, 0]) + bias
 
 
-def conv_layer(features, kernel_size, *, pointwise_as_dot, **kwargs):
-    """nn.Conv, or PointwiseConv for a plain 1x1 kernel (no strides or padding
-    given) when pointwise_as_dot."""
+class SplitGradConv(nn.Module):
+    """nn.Conv(features, (3, 3), padding=((1, 1), (1, 1))) whose weight gradient is
+    summed over batch pieces (split_grad_conv.py; faster on XLA:CPU).
+
+    Same parameters (kernel [3, 3, in, out], bias [out]), initialisation and
+    values as that nn.Conv.
+    """
+
+    features: int
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    min_split_pixels: int = split_grad_conv.MIN_SPLIT_PIXELS
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param(
+            "kernel",
+            nn.linear.default_kernel_init,  # nn.Conv's
+            (3, 3, x.shape[-1], self.features),
+            self.param_dtype,
+        )
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        return split_grad_conv.conv3x3_split_grad(x, kernel, self.min_split_pixels) + bias
+
+
+def conv_layer(features, kernel_size, *, pointwise_as_dot, split_weight_grads=False, **kwargs):
+    """nn.Conv; or PointwiseConv for a plain 1x1 kernel (no strides or padding
+    given) when pointwise_as_dot; or SplitGradConv for a stride-1 3x3 kernel with
+    one pixel of padding when split_weight_grads."""
     plain = not {"strides", "padding"} & kwargs.keys()
     if pointwise_as_dot and plain and tuple(kernel_size) == (1, 1):
         return PointwiseConv(features, **kwargs)
+    same_3x3 = tuple(kernel_size) == (3, 3) and "strides" not in kwargs
+    if split_weight_grads and same_3x3 and kwargs.get("padding") == split_grad_conv.PADDING:
+        return SplitGradConv(features, **{k: v for k, v in kwargs.items() if k != "padding"})
     return nn.Conv(features, kernel_size, **kwargs)
 
 
@@ -141,6 +173,9 @@ class HourglassNet(nn.Module):
       remat: recompute residual activations in the backward pass to save memory.
       pointwise_as_dot: 1x1 convolutions as matmuls (PointwiseConv); None picks
         by backend (CPU only). Parameters and outputs are the same either way.
+      split_weight_grads: 3x3 convolutions with their weight gradient summed over
+        batch pieces (SplitGradConv); None picks by backend (CPU only). Same
+        parameters, outputs and gradients either way.
     """
 
     num_stacks: int = 2
@@ -153,6 +188,7 @@ class HourglassNet(nn.Module):
     bn_axis_name: str | None = None
     remat: bool = False
     pointwise_as_dot: bool | None = None  # None: on the CPU backend only
+    split_weight_grads: bool | None = None  # None: on the CPU backend only
 
     @nn.compact
     def __call__(self, images, train: bool = False):
@@ -167,7 +203,15 @@ class HourglassNet(nn.Module):
         pointwise_as_dot = self.pointwise_as_dot
         if pointwise_as_dot is None:
             pointwise_as_dot = pointwise_as_dot_by_default()
-        conv = functools.partial(conv_layer, dtype=self.dtype, pointwise_as_dot=pointwise_as_dot)
+        split_weight_grads = self.split_weight_grads
+        if split_weight_grads is None:
+            split_weight_grads = pointwise_as_dot_by_default()  # the same choice: CPU only
+        conv = functools.partial(
+            conv_layer,
+            dtype=self.dtype,
+            pointwise_as_dot=pointwise_as_dot,
+            split_weight_grads=split_weight_grads,
+        )
         residual_cls = nn.remat(Residual) if self.remat else Residual
         residual = functools.partial(residual_cls, norm=norm, conv=conv)
         features = self.num_features

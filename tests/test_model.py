@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY_MODEL
 from flax import linen as nn
 
-from pose3d_jax import geometry, losses, model
+from pose3d_jax import geometry, losses, model, split_grad_conv
 
 
 def _count(tree):
@@ -136,6 +136,42 @@ def test_pointwise_conv_matches_nn_conv_values_and_gradients():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_split_grad_conv_matches_nn_conv_values_and_gradients():
+    """SplitGradConv (weight gradient summed over 6 batch pieces at 32x32) against
+    nn.Conv(3x3, padding 1): same initialisation, outputs and gradients."""
+    x = jax.random.normal(jax.random.key(1), (6, 32, 32, 8))
+    conv = nn.Conv(5, (3, 3), padding=((1, 1), (1, 1)))
+    fast = model.SplitGradConv(5)
+    assert split_grad_conv.batch_pieces(6, 32 * 32) == 6  # the split is on here
+    variables = conv.init(jax.random.key(0), x)
+    jax.tree.map(np.testing.assert_array_equal, variables, fast.init(jax.random.key(0), x))
+    variables = jax.tree.map(lambda v: v + 0.1, variables)  # a non-zero bias too
+    w = jax.random.normal(jax.random.key(2), (6, 32, 32, 5))
+    np.testing.assert_allclose(fast.apply(variables, x), conv.apply(variables, x), atol=1e-5)
+
+    def loss(net, v, inputs):
+        return jnp.sum(net.apply(v, inputs) * w)
+
+    g_fast = jax.grad(lambda v, i: loss(fast, v, i), argnums=(0, 1))(variables, x)
+    g_conv = jax.grad(lambda v, i: loss(conv, v, i), argnums=(0, 1))(variables, x)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_conv), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    # bfloat16 compute: float32 parameter gradients, within bfloat16 rounding of nn.Conv's.
+    bf16_nets = model.SplitGradConv(5, dtype=jnp.bfloat16), nn.Conv(5, (3, 3), dtype=jnp.bfloat16)
+    g_split, g_plain = (jax.grad(lambda v, n=n: loss(n, v, x))(variables) for n in bf16_nets)
+    for a, b in zip(jax.tree.leaves(g_split), jax.tree.leaves(g_plain), strict=True):
+        assert a.dtype == jnp.float32
+        assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 2e-2
+
+
+def test_split_grad_conv_pieces():
+    assert split_grad_conv.batch_pieces(6, 64 * 64) == 6
+    assert split_grad_conv.batch_pieces(16, 64 * 64) == 8  # at most MAX_PIECES
+    assert split_grad_conv.batch_pieces(12, 32 * 32) == 6  # the largest divisor <= 8
+    assert split_grad_conv.batch_pieces(11, 64 * 64) == 1  # no divisor in 2..8
+    assert split_grad_conv.batch_pieces(6, 16 * 16) == 1  # small maps: whole batch
+
+
 def _outputs_and_gradients(net, variables, images):
     """Training-mode outputs and the gradient of a loss over both heads."""
 
@@ -178,6 +214,22 @@ def test_pointwise_as_dot_leaves_the_network_unchanged():
     _assert_same_gradients(g1, g2)
 
 
+def test_split_weight_grads_leave_the_network_unchanged():
+    """The whole network with split 3x3 weight gradients (128 px input: the stem
+    works at 64x64 and the hourglass starts at 32x32, where the split is on):
+    same parameters, outputs and gradients as with nn.Conv."""
+    images = jax.random.uniform(jax.random.key(3), (2, 128, 128, 3))
+    plain = model.create_model(TINY_MODEL).clone(split_weight_grads=False)
+    fast = plain.clone(split_weight_grads=True)
+    variables = plain.init(jax.random.key(0), images)
+    jax.tree.map(np.testing.assert_array_equal, variables, fast.init(jax.random.key(0), images))
+    out1, g1 = _outputs_and_gradients(plain, variables, images)
+    out2, g2 = _outputs_and_gradients(fast, variables, images)
+    np.testing.assert_allclose(out2["heatmaps"], out1["heatmaps"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out2["depth"], out1["depth"], rtol=1e-4, atol=1e-5)
+    _assert_same_gradients(g1, g2)
+
+
 def test_pointwise_as_dot_is_chosen_by_backend():
     assert model.pointwise_as_dot_by_default() == (jax.default_backend() == "cpu")
     assert isinstance(model.conv_layer(4, (1, 1), pointwise_as_dot=True), model.PointwiseConv)
@@ -187,6 +239,26 @@ def test_pointwise_as_dot_is_chosen_by_backend():
     assert isinstance(strided, nn.Conv)
     padded = model.conv_layer(4, (1, 1), padding=((1, 1), (1, 1)), pointwise_as_dot=True)
     assert isinstance(padded, nn.Conv)
+    same = {"padding": ((1, 1), (1, 1)), "pointwise_as_dot": True}
+    split = model.conv_layer(4, (3, 3), split_weight_grads=True, **same)
+    assert isinstance(split, model.SplitGradConv)
+    assert isinstance(model.conv_layer(4, (3, 3), split_weight_grads=False, **same), nn.Conv)
+    strided_3x3 = model.conv_layer(4, (3, 3), strides=(2, 2), split_weight_grads=True, **same)
+    assert isinstance(strided_3x3, nn.Conv)
+    stem = model.conv_layer(4, (7, 7), padding=((3, 3), (3, 3)), split_weight_grads=True,
+                            pointwise_as_dot=True)  # fmt: skip
+    assert isinstance(stem, nn.Conv)
+    built = set()
+
+    def record(next_fun, args, kwargs, context):
+        built.add(type(context.module).__name__)
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(record):
+        model.create_model(TINY_MODEL).init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
+    on_cpu = jax.default_backend() == "cpu"  # None picks by backend: GPUs keep nn.Conv
+    assert ("SplitGradConv" in built, "PointwiseConv" in built) == (on_cpu, on_cpu)
+    assert "Conv" in built  # the 7x7 stem stays nn.Conv everywhere
 
 
 def test_remat_gives_the_same_gradients():
