@@ -41,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/input_throughput.py
 	$(BIN)/python benchmarks/infer_latency.py
 	$(BIN)/python benchmarks/model_throughput.py
+	$(BIN)/python benchmarks/pytorch_throughput.py
+	$(BIN)/python benchmarks/device_step_throughput.py --dtypes float32 --batches 6
 	$(BIN)/python benchmarks/train_loop_throughput.py
 
 clean:
