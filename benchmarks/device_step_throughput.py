@@ -94,7 +94,7 @@ def compiled_step(config):
     batch = on_devices(host_batch(config.train.batch_size, stored))
     p_step = train.make_p_train_step(config, net, tx, schedule)
     start = time.perf_counter()
-    compiled = p_step.compiled(state, batch)
+    compiled = p_step.lower(state, batch).compile()
     return compiled, state, batch, time.perf_counter() - start
 
 

@@ -4,8 +4,7 @@
 
 Reports forward images/s at batch 1 and 8, train-step images/s at batch 6
 (forward, both losses, backward, RMSprop update, pure JAX step with the
-targets given, compiled with train.py's options), compile seconds of the train
-step, and peak RSS.
+targets given), compile seconds of the train step, and peak RSS.
 """
 
 import argparse
@@ -23,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from configs import default  # noqa: E402
-from pose3d_jax import geometry, losses, model, train, xla_options  # noqa: E402
+from pose3d_jax import geometry, losses, model, train  # noqa: E402
 
 
 def _targets(batch, res):
@@ -87,8 +86,7 @@ def main(argv=None):
         return jax.tree.map(jnp.add, params, updates), new_stats, opt_state
 
     start = time.perf_counter()
-    lowered = step.lower(variables["params"], variables["batch_stats"], opt_state)
-    compiled = lowered.compile(compiler_options=xla_options.compiler_options())  # as train.py's
+    compiled = step.lower(variables["params"], variables["batch_stats"], opt_state).compile()
     result["train_compile_s"] = round(time.perf_counter() - start, 1)
     seconds = _time(
         lambda: compiled(variables["params"], variables["batch_stats"], opt_state), args.repeats

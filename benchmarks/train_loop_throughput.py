@@ -127,7 +127,7 @@ def measure(config, steps, warmup, host_steps):
     first = next(batches)
     _log("compiling the train step")
     start = time.perf_counter()
-    p_train_step.compiled(state, first)  # compiles and caches the executable of later calls
+    p_train_step.lower(state, first).compile()  # fills the cache of p_train_step's calls
     compile_s = time.perf_counter() - start
     _log(f"compiled in {compile_s:.1f} s; {warmup} warm-up steps")
     with count_compiles() as recompiles:  # none expected: every step reuses the executable

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from pose3d_jax import augment, geometry, losses, xla_options
+from pose3d_jax import augment, geometry, losses
 
 AXIS = "batch"  # the pmap axis: gradients, BatchNorm statistics and metrics average over it
 
@@ -194,42 +194,8 @@ def step_metrics(total, terms, outputs, targets, learning_rate, finite, axis_nam
     }
 
 
-class CompiledStep:
-    """A pmapped function compiled with compiler options, once per input signature.
-
-    jax.pmap takes no compiler options, its lowered form does. Called like the
-    pmapped function; `compiled(*args)` gives (and caches) the executable for
-    arguments of those shapes, e.g. to time the compilation.
-    """
-
-    def __init__(self, p_fn, options):
-        self.p_fn, self.options, self._executables = p_fn, options, {}
-
-    def compiled(self, *args):
-        leaves, treedef = jax.tree.flatten(args)
-        key = (
-            treedef,
-            tuple(
-                (getattr(x, "shape", ()), getattr(x, "dtype", type(x)), getattr(x, "weak_type", 0))
-                for x in leaves
-            ),
-        )
-        if key not in self._executables:
-            lowered = self.p_fn.lower(*args)
-            self._executables[key] = lowered.compile(compiler_options=self.options)
-        return self._executables[key]
-
-    def __call__(self, *args):
-        if jax.process_count() > 1:
-            # Several processes: pmap's ahead-of-time executable expects the global
-            # shapes where the step gets each process's share, so XLA's defaults run.
-            return self.p_fn(*args)
-        return self.compiled(*args)(*args)
-
-
 def make_p_train_step(config, model, tx, schedule):
-    """train_step pmapped over local devices, the state donated, compiled with
-    the backend's options (xla_options: a faster scheduler on the CPU)."""
+    """train_step pmapped over local devices, the state donated."""
     step = functools.partial(
         train_step,
         model=model,
@@ -243,8 +209,7 @@ def make_p_train_step(config, model, tx, schedule):
         heatmap_res=config.data.heatmap_res,
         axis_name=AXIS,
     )
-    p_step = jax.pmap(step, axis_name=AXIS, donate_argnums=(0,))
-    return CompiledStep(p_step, xla_options.compiler_options())
+    return jax.pmap(step, axis_name=AXIS, donate_argnums=(0,))
 
 
 def replicate(tree, num_devices=None):

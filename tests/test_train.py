@@ -11,7 +11,7 @@ from train_fixtures import host_batch, split_for_devices, tiny_config
 
 from configs import stage1, stage2, stage3
 from pose3d_jax import model as model_lib
-from pose3d_jax import train, xla_options
+from pose3d_jax import train
 
 
 def test_stage_configs_follow_the_paper():
@@ -147,28 +147,3 @@ def test_summarize_metrics_divides_sums_by_counts():
     ]  # fmt: skip
     out = train.summarize_metrics(history)
     assert out == {"loss": 2.0, "accuracy": 0.5, "nonfinite": 1.0}
-
-
-def test_train_step_is_compiled_with_the_backend_options_once_per_signature():
-    """make_p_train_step compiles with xla_options' CPU scheduler: same numbers as
-    XLA's defaults (the scheduler orders the work, it does not change it), and one
-    executable per input signature (a new batch size compiles, the old one is kept)."""
-    assert xla_options.compiler_options("cpu") == xla_options.CPU_OPTIONS
-    assert xla_options.compiler_options("gpu") is None  # XLA:GPU keeps its defaults
-    config = tiny_config()
-    model = model_lib.create_model(config.model, bn_axis_name=train.AXIS)
-    tx, schedule = train.create_optimizer(config.train)
-    fresh = train.create_train_state(jax.random.PRNGKey(0), model, tx, config.data.input_res)
-    p_step = train.make_p_train_step(config, model, tx, schedule)
-    assert isinstance(p_step, train.CompiledStep)
-    assert p_step.options == xla_options.compiler_options()
-    batch = split_for_devices(host_batch(4), 1)
-    state, metrics = p_step(train.replicate(fresh, 1), batch)
-    default_state, default_metrics = p_step.p_fn(train.replicate(fresh, 1), batch)
-    assert _max_abs_difference(train.unreplicate(state), train.unreplicate(default_state)) < 1e-6
-    np.testing.assert_allclose(metrics["loss"], default_metrics["loss"], rtol=1e-6)
-    assert len(p_step._executables) == 1
-    p_step(state, batch)  # the step's own output state: the same executable
-    assert len(p_step._executables) == 1
-    p_step(train.replicate(fresh, 1), split_for_devices(host_batch(2), 1))
-    assert len(p_step._executables) == 2
