@@ -36,12 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from configs import default  # noqa: E402
 from pose3d_jax import model as model_lib  # noqa: E402
-from pose3d_jax import train  # noqa: E402
+from pose3d_jax import skeleton, train  # noqa: E402
 
 STORED_PER_INPUT = 1.5  # the shards store 384 px crops for 256 px inputs
 
 
-def host_batch(batch_size, stored, num_joints=16, seed=0):
+def host_batch(batch_size, stored, num_joints=skeleton.NUM_JOINTS, seed=0):
     """One global batch in the shards' schema: half H36M (with depth), half MPII."""
     rng = np.random.default_rng(seed)
     box = stored / STORED_PER_INPUT
@@ -62,11 +62,9 @@ def host_batch(batch_size, stored, num_joints=16, seed=0):
 
 def on_devices(batch):
     """[B, ...] host arrays -> [devices, B / devices, ...] arrays sharded over the devices."""
-    devices = jax.local_devices()
-    mesh = jax.sharding.Mesh(np.array(devices), (train.AXIS,))
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(train.AXIS))
-    split = {k: v.reshape((len(devices), -1, *v.shape[1:])) for k, v in batch.items()}
-    return jax.device_put(split, sharding)
+    devices = jax.local_device_count()
+    split = {k: v.reshape((devices, -1, *v.shape[1:])) for k, v in batch.items()}
+    return jax.device_put(split, train.device_axis_sharding())
 
 
 def make_config(dtype, per_device_batch, tiny, remat=False):
@@ -162,21 +160,19 @@ def main(argv=None):
             config = make_config(dtype, batch, args.tiny)
             numbers = time_train(config, args.steps)
             fwd_rate, heatmaps = forward_numbers(config, batch, args.steps, variables, images)
-            heatmaps_by_dtype.setdefault(dtype, heatmaps)
-            print(json.dumps({"dtype": dtype, "per_device_batch": batch, **numbers}),
-                  file=sys.stderr, flush=True)  # fmt: skip
+            heatmaps_by_dtype.setdefault(dtype, heatmaps)  # the first batch size's
+            run = {"dtype": dtype, "per_device_batch": batch, **numbers,
+                   "forward_images_per_s": round(fwd_rate, 2)}  # fmt: skip
+            print(json.dumps(run), file=sys.stderr, flush=True)  # kept if a later compile hangs
             if batch == max(args.batches):  # one more compile per dtype, at the largest batch
                 remat = make_config(dtype, batch, args.tiny, remat=True)
-                numbers["temp_gb_remat"] = temp_gb(compiled_step(remat)[0])
-            runs.append({"dtype": dtype, "per_device_batch": batch, **numbers,
-                         "forward_images_per_s": round(fwd_rate, 2)})  # fmt: skip
-            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+                run["temp_gb_remat"] = temp_gb(compiled_step(remat)[0])
+            runs.append(run)
     reference = heatmaps_by_dtype.get("float32")
     differences = {}
     for dtype, heatmaps in heatmaps_by_dtype.items():
-        if reference is not None and dtype != "float32":
-            n = min(len(heatmaps), len(reference))
-            diff = np.linalg.norm(heatmaps[:, :n] - reference[:, :n]) / np.linalg.norm(reference)
+        if reference is not None and dtype != "float32":  # same batch, weights and images
+            diff = np.linalg.norm(heatmaps - reference) / np.linalg.norm(reference)
             differences[f"{dtype}_heatmaps_rel_diff"] = float(f"{diff:.3g}")
     stats = jax.local_devices()[0].memory_stats() or {}
     result = {

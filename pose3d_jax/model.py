@@ -37,6 +37,20 @@ def upsample_2x(x):
     return x.reshape(b, 2 * h, 2 * w, c)
 
 
+def _conv_params(module, x, kernel_size):
+    """nn.Conv's kernel [*kernel_size, in, out] and bias [out] (same names, shapes and
+    initialisers, so checkpoints are shared), promoted with x to module.dtype."""
+    kernel = module.param(
+        "kernel",
+        nn.linear.default_kernel_init,  # nn.Conv's
+        (*kernel_size, x.shape[-1], module.features),
+        module.param_dtype,
+    )
+    zeros = nn.initializers.zeros_init()
+    bias = module.param("bias", zeros, (module.features,), module.param_dtype)
+    return nn.dtypes.promote_dtype(x, kernel, bias, dtype=module.dtype)
+
+
 class PointwiseConv(nn.Module):
     """A 1x1 convolution as one matmul over the channels.
 
@@ -52,14 +66,7 @@ class PointwiseConv(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param(
-            "kernel",
-            nn.linear.default_kernel_init,  # nn.Conv's
-            (1, 1, x.shape[-1], self.features),
-            self.param_dtype,
-        )
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        x, kernel, bias = _conv_params(self, x, (1, 1))
         return jnp.dot(x, kernel[0, 0]) + bias
 
 
@@ -78,14 +85,7 @@ class SplitGradConv(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param(
-            "kernel",
-            nn.linear.default_kernel_init,  # nn.Conv's
-            (3, 3, x.shape[-1], self.features),
-            self.param_dtype,
-        )
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        x, kernel, bias = _conv_params(self, x, (3, 3))
         return split_grad_conv.conv3x3_split_grad(x, kernel, self.min_split_pixels) + bias
 
 
@@ -200,17 +200,13 @@ class HourglassNet(nn.Module):
             dtype=self.dtype,
             axis_name=self.bn_axis_name if train else None,
         )
-        pointwise_as_dot = self.pointwise_as_dot
-        if pointwise_as_dot is None:
-            pointwise_as_dot = pointwise_as_dot_by_default()
-        split_weight_grads = self.split_weight_grads
-        if split_weight_grads is None:
-            split_weight_grads = pointwise_as_dot_by_default()  # the same choice: CPU only
+        on_cpu = pointwise_as_dot_by_default()  # both CPU forms default to the CPU backend
+        pointwise, split = self.pointwise_as_dot, self.split_weight_grads
         conv = functools.partial(
             conv_layer,
             dtype=self.dtype,
-            pointwise_as_dot=pointwise_as_dot,
-            split_weight_grads=split_weight_grads,
+            pointwise_as_dot=on_cpu if pointwise is None else pointwise,
+            split_weight_grads=on_cpu if split is None else split,
         )
         residual_cls = nn.remat(Residual) if self.remat else Residual
         residual = functools.partial(residual_cls, norm=norm, conv=conv)

@@ -53,8 +53,6 @@ def _backward(min_split_pixels, residuals, dy):
     _, input_vjp = jax.vjp(lambda v: conv3x3(v, kernel), x)
     (dx,) = input_vjp(dy)
     pieces = batch_pieces(x.shape[0], x.shape[1] * x.shape[2], min_split_pixels)
-    if pieces == 1:
-        return dx, _weight_gradient(x, dy, kernel)
     total_dtype = jnp.promote_types(kernel.dtype, jnp.float32)  # bf16 pieces add in f32
     pairs = zip(jnp.split(x, pieces), jnp.split(dy, pieces), strict=True)
     dk = sum(_weight_gradient(xi, dyi, kernel).astype(total_dtype) for xi, dyi in pairs)

@@ -218,12 +218,18 @@ def replicate(tree, num_devices=None):
     stacked = jax.tree.map(
         lambda x: np.broadcast_to(np.asarray(x), (num_devices, *np.shape(x))), tree
     )
-    devices = jax.local_devices()[:num_devices]
-    # Named as pmap names its outputs' axis: the state of step 2 then matches step 1's
-    # compiled signature (a different axis name costs a second compile of the step).
+    return jax.device_put(stacked, device_axis_sharding(num_devices))
+
+
+def device_axis_sharding(num_devices=None):
+    """Axis 0 split over the first num_devices local devices, as pmap lays out its arguments.
+
+    Named as pmap names its outputs' axis: a state put here matches step 1's output, so
+    step 2 reuses step 1's executable (a different axis name costs a second compile).
+    """
+    devices = jax.local_devices()[: num_devices or jax.local_device_count()]
     mesh = jax.sharding.Mesh(np.array(devices), (AXIS,))
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
-    return jax.device_put(stacked, sharding)
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(AXIS))
 
 
 def unreplicate(tree):

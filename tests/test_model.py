@@ -115,16 +115,13 @@ def test_batch_statistics_are_averaged_across_devices():
         np.testing.assert_allclose(per_device[d], upd["batch_stats"]["stem_bn"]["mean"], atol=1e-5)
 
 
-def test_pointwise_conv_matches_nn_conv_values_and_gradients():
-    x = jax.random.normal(jax.random.key(1), (2, 5, 6, 12))
-    conv = nn.Conv(7, (1, 1))
-    fast = model.PointwiseConv(7)
+def _assert_matches_nn_conv(fast, conv, x, tolerance):
+    """fast against nn.Conv: same initialisation (a checkpoint of either form is the
+    other's), outputs, and gradients for parameters and input. Returns (variables, loss)."""
     variables = conv.init(jax.random.key(0), x)
-    fast_variables = fast.init(jax.random.key(0), x)
-    # Same initialisation, so a checkpoint of either form is the other's.
-    jax.tree.map(np.testing.assert_array_equal, variables, fast_variables)
+    jax.tree.map(np.testing.assert_array_equal, variables, fast.init(jax.random.key(0), x))
     variables = jax.tree.map(lambda v: v + 0.1, variables)  # a non-zero bias too
-    w = jax.random.normal(jax.random.key(2), (2, 5, 6, 7))
+    w = jax.random.normal(jax.random.key(2), (*x.shape[:-1], conv.features))
     np.testing.assert_allclose(fast.apply(variables, x), conv.apply(variables, x), atol=1e-5)
 
     def loss(net, v, inputs):
@@ -133,29 +130,22 @@ def test_pointwise_conv_matches_nn_conv_values_and_gradients():
     g_fast = jax.grad(lambda v, i: loss(fast, v, i), argnums=(0, 1))(variables, x)
     g_conv = jax.grad(lambda v, i: loss(conv, v, i), argnums=(0, 1))(variables, x)
     for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_conv), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance)
+    return variables, loss
+
+
+def test_pointwise_conv_matches_nn_conv_values_and_gradients():
+    x = jax.random.normal(jax.random.key(1), (2, 5, 6, 12))
+    _assert_matches_nn_conv(model.PointwiseConv(7), nn.Conv(7, (1, 1)), x, tolerance=1e-5)
 
 
 def test_split_grad_conv_matches_nn_conv_values_and_gradients():
     """SplitGradConv (weight gradient summed over 6 batch pieces at 32x32) against
     nn.Conv(3x3, padding 1): same initialisation, outputs and gradients."""
     x = jax.random.normal(jax.random.key(1), (6, 32, 32, 8))
-    conv = nn.Conv(5, (3, 3), padding=((1, 1), (1, 1)))
-    fast = model.SplitGradConv(5)
     assert split_grad_conv.batch_pieces(6, 32 * 32) == 6  # the split is on here
-    variables = conv.init(jax.random.key(0), x)
-    jax.tree.map(np.testing.assert_array_equal, variables, fast.init(jax.random.key(0), x))
-    variables = jax.tree.map(lambda v: v + 0.1, variables)  # a non-zero bias too
-    w = jax.random.normal(jax.random.key(2), (6, 32, 32, 5))
-    np.testing.assert_allclose(fast.apply(variables, x), conv.apply(variables, x), atol=1e-5)
-
-    def loss(net, v, inputs):
-        return jnp.sum(net.apply(v, inputs) * w)
-
-    g_fast = jax.grad(lambda v, i: loss(fast, v, i), argnums=(0, 1))(variables, x)
-    g_conv = jax.grad(lambda v, i: loss(conv, v, i), argnums=(0, 1))(variables, x)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_conv), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    conv = nn.Conv(5, (3, 3), padding=((1, 1), (1, 1)))
+    variables, loss = _assert_matches_nn_conv(model.SplitGradConv(5), conv, x, tolerance=1e-4)
     # bfloat16 compute: float32 parameter gradients, within bfloat16 rounding of nn.Conv's.
     bf16_nets = model.SplitGradConv(5, dtype=jnp.bfloat16), nn.Conv(5, (3, 3), dtype=jnp.bfloat16)
     g_split, g_plain = (jax.grad(lambda v, n=n: loss(n, v, x))(variables) for n in bf16_nets)
