@@ -43,4 +43,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from pose3d_jax import malloc_tuning
+
+    malloc_tuning.reexec_with_tuned_malloc()
     app.run(main)

@@ -10,6 +10,7 @@ targets given), compile seconds of the train step, and peak RSS.
 import argparse
 import functools
 import json
+import os
 import resource
 import sys
 import time
@@ -22,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from configs import default  # noqa: E402
-from pose3d_jax import geometry, losses, model, train  # noqa: E402
+from pose3d_jax import geometry, losses, malloc_tuning, model, train  # noqa: E402
 
 
 def _targets(batch, res):
@@ -88,14 +89,19 @@ def main(argv=None):
     start = time.perf_counter()
     compiled = step.lower(variables["params"], variables["batch_stats"], opt_state).compile()
     result["train_compile_s"] = round(time.perf_counter() - start, 1)
+    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     seconds = _time(
         lambda: compiled(variables["params"], variables["batch_stats"], opt_state), args.repeats
     )
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
     result["train_b6_images_per_s"] = round(6 / seconds, 3)
+    result["train_page_faults_per_step"] = faults // args.repeats
     result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     result["device"] = jax.devices()[0].device_kind
+    result["glibc_tunables"] = os.environ.get("GLIBC_TUNABLES", "")
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
+    malloc_tuning.reexec_with_tuned_malloc()
     main()

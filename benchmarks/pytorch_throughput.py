@@ -11,6 +11,7 @@ decay 0.99 and eps 1e-8 outside the square root). Needs torch (the `convert` ext
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -108,9 +109,13 @@ def main(argv=None):
     result["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     result["threads"] = torch.get_num_threads()
     result["torch_version"] = torch.__version__
+    result["glibc_tunables"] = os.environ.get("GLIBC_TUNABLES", "")
     print(json.dumps(result))
     return result
 
 
 if __name__ == "__main__":
+    from pose3d_jax import malloc_tuning
+
+    malloc_tuning.reexec_with_tuned_malloc()
     main()

@@ -181,10 +181,14 @@ def main(argv):
         "device": jax.devices()[0].device_kind,
         "cpu_count": os.cpu_count(),
         "jax_version": jax.__version__,
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
     }
     print(json.dumps(result), flush=True)
     return result
 
 
 if __name__ == "__main__":
+    from pose3d_jax import malloc_tuning
+
+    malloc_tuning.reexec_with_tuned_malloc()
     main(sys.argv)

@@ -432,5 +432,9 @@ def _define_flags():
 if __name__ == "__main__":
     from absl import app
 
+    from pose3d_jax import malloc_tuning
+
+    malloc_tuning.reexec_with_tuned_malloc()
+
     _define_flags()
     app.run(main)
