@@ -72,7 +72,7 @@ class PointwiseConv(nn.Module):
 
 class SplitGradConv(nn.Module):
     """nn.Conv(features, (3, 3), padding=((1, 1), (1, 1))) whose weight gradient is
-    summed over batch pieces (split_grad_conv.py; faster on XLA:CPU).
+    summed over cache-sized pieces of the input (split_grad_conv.py; faster on XLA:CPU).
 
     Same parameters (kernel [3, 3, in, out], bias [out]), initialisation and
     values as that nn.Conv.
@@ -81,12 +81,12 @@ class SplitGradConv(nn.Module):
     features: int
     dtype: Any = None
     param_dtype: Any = jnp.float32
-    min_split_pixels: int = split_grad_conv.MIN_SPLIT_PIXELS
+    piece_elements: int = split_grad_conv.PIECE_ELEMENTS
 
     @nn.compact
     def __call__(self, x):
         x, kernel, bias = _conv_params(self, x, (3, 3))
-        return split_grad_conv.conv3x3_split_grad(x, kernel, self.min_split_pixels) + bias
+        return split_grad_conv.conv3x3_split_grad(x, kernel, self.piece_elements) + bias
 
 
 def conv_layer(features, kernel_size, *, pointwise_as_dot, split_weight_grads=False, **kwargs):
@@ -174,7 +174,7 @@ class HourglassNet(nn.Module):
       pointwise_as_dot: 1x1 convolutions as matmuls (PointwiseConv); None picks
         by backend (CPU only). Parameters and outputs are the same either way.
       split_weight_grads: 3x3 convolutions with their weight gradient summed over
-        batch pieces (SplitGradConv); None picks by backend (CPU only). Same
+        pieces of the input (SplitGradConv); None picks by backend (CPU only). Same
         parameters, outputs and gradients either way.
     """
 

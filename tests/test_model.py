@@ -139,27 +139,41 @@ def test_pointwise_conv_matches_nn_conv_values_and_gradients():
     _assert_matches_nn_conv(model.PointwiseConv(7), nn.Conv(7, (1, 1)), x, tolerance=1e-5)
 
 
-def test_split_grad_conv_matches_nn_conv_values_and_gradients():
-    """SplitGradConv (weight gradient summed over 6 batch pieces at 32x32) against
-    nn.Conv(3x3, padding 1): same initialisation, outputs and gradients."""
+@pytest.mark.parametrize("piece_elements", [2048, 8192, 2**17])
+def test_split_grad_conv_matches_nn_conv_values_and_gradients(piece_elements):
+    """SplitGradConv against nn.Conv(3x3, padding 1): same initialisation, outputs
+    and gradients, with its weight gradient summed over 24 one-sample bands of 8
+    rows, over 6 whole samples, and over the whole batch."""
     x = jax.random.normal(jax.random.key(1), (6, 32, 32, 8))
-    assert split_grad_conv.batch_pieces(6, 32 * 32) == 6  # the split is on here
+    expected_pieces = {2048: (1, 8), 8192: (1, 32), 2**17: (6, 32)}[piece_elements]
+    assert split_grad_conv.piece_shape(x.shape, piece_elements) == expected_pieces
     conv = nn.Conv(5, (3, 3), padding=((1, 1), (1, 1)))
-    variables, loss = _assert_matches_nn_conv(model.SplitGradConv(5), conv, x, tolerance=1e-4)
+    split = model.SplitGradConv(5, piece_elements=piece_elements)
+    variables, loss = _assert_matches_nn_conv(split, conv, x, tolerance=1e-4)
     # bfloat16 compute: float32 parameter gradients, within bfloat16 rounding of nn.Conv's.
-    bf16_nets = model.SplitGradConv(5, dtype=jnp.bfloat16), nn.Conv(5, (3, 3), dtype=jnp.bfloat16)
+    bf16_nets = (
+        model.SplitGradConv(5, dtype=jnp.bfloat16, piece_elements=piece_elements),
+        nn.Conv(5, (3, 3), dtype=jnp.bfloat16),
+    )
     g_split, g_plain = (jax.grad(lambda v, n=n: loss(n, v, x))(variables) for n in bf16_nets)
     for a, b in zip(jax.tree.leaves(g_split), jax.tree.leaves(g_plain), strict=True):
         assert a.dtype == jnp.float32
         assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 2e-2
 
 
-def test_split_grad_conv_pieces():
-    assert split_grad_conv.batch_pieces(6, 64 * 64) == 6
-    assert split_grad_conv.batch_pieces(16, 64 * 64) == 8  # at most MAX_PIECES
-    assert split_grad_conv.batch_pieces(12, 32 * 32) == 6  # the largest divisor <= 8
-    assert split_grad_conv.batch_pieces(11, 64 * 64) == 1  # no divisor in 2..8
-    assert split_grad_conv.batch_pieces(6, 16 * 16) == 1  # small maps: whole batch
+def test_split_grad_conv_piece_shapes():
+    """(samples, rows) per piece for the default network's layers at batch 6, and
+    the limits: pieces of about 2**17 elements, at most MAX_PIECES of them."""
+    shape = split_grad_conv.piece_shape
+    assert shape((6, 128, 128, 64)) == (1, 16)  # the stem: 48 bands
+    assert shape((6, 64, 64, 128)) == (1, 16)  # hourglass top: 24 bands
+    assert shape((6, 64, 64, 64)) == (1, 32)
+    assert shape((6, 32, 32, 128)) == (1, 32)  # one sample is one piece
+    assert shape((6, 16, 16, 128)) == (6, 16)  # smaller: the whole batch
+    assert shape((32, 64, 64, 128)) == (4, 16)  # 8 x 4 = 32 pieces; 2 samples would be 64
+    assert shape((11, 64, 64, 128)) == (1, 16)  # 44 pieces
+    assert shape((13, 64, 64, 128)) == (13, 16)  # 52 one-sample pieces: too many
+    assert shape((6, 7, 64, 512)) == (1, 1)  # one row is already a piece
 
 
 def _outputs_and_gradients(net, variables, images):
@@ -205,10 +219,11 @@ def test_pointwise_as_dot_leaves_the_network_unchanged():
 
 
 def test_split_weight_grads_leave_the_network_unchanged():
-    """The whole network with split 3x3 weight gradients (128 px input: the stem
-    works at 64x64 and the hourglass starts at 32x32, where the split is on):
+    """The whole network with split 3x3 weight gradients (128 px input: the first
+    stem residual's 3x3 convolution works at 64x64x64, where the split is on):
     same parameters, outputs and gradients as with nn.Conv."""
     images = jax.random.uniform(jax.random.key(3), (2, 128, 128, 3))
+    assert split_grad_conv.piece_shape((2, 64, 64, 64)) == (1, 32)  # 4 pieces
     plain = model.create_model(TINY_MODEL).clone(split_weight_grads=False)
     fast = plain.clone(split_weight_grads=True)
     variables = plain.init(jax.random.key(0), images)
