@@ -22,11 +22,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The malloc tunables the entry points re-execute with (pose3d_jax/malloc_tuning.py).
-TUNED_MALLOC = GLIBC_TUNABLES=$$($(BIN)/python -c 'from pose3d_jax import malloc_tuning; print(malloc_tuning.tunables_value())')
-
 test: lint
-	$(TUNED_MALLOC) $(BIN)/pytest -q -n 2 --dist loadfile --durations=10
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=10
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) $(DEMO_CHECKPOINT)

@@ -76,7 +76,6 @@ def main():
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "jax": jax.__version__,
-        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
         "init_s": round(init_s, 2),
         "compile_s_batch_1": round(compile_1, 2),
         f"compile_s_batch_{args.batch}": round(compile_b, 2),
@@ -90,7 +89,4 @@ def main():
 
 
 if __name__ == "__main__":
-    from pose3d_jax import malloc_tuning
-
-    malloc_tuning.reexec_with_tuned_malloc()
     main()

@@ -168,7 +168,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from pose3d_jax import malloc_tuning
-
-    malloc_tuning.reexec_with_tuned_malloc()
     sys.exit(main())

@@ -8,13 +8,16 @@ so every step faulted in 3.1 GB of zeroed 4 KiB pages: 770k page faults and
 glibc tunables below, all threads share the main heap, large blocks come from
 it and are never handed back, and the heap is advised for transparent huge
 pages: the block is reused from the second step on (about 1k faults per step)
-and the step took 2.6 s. Peak RSS is unchanged (the block is resident during a
-step anyway); the memory stays with the process until it exits.
+and the step took 2.6-2.8 s. Peak RSS is no higher (4.4-4.5 GB against 4.5-4.9);
+the memory stays with the process until it exits. The price is compile time:
+XLA's compiler allocates heavily and one heap serves its threads (a
+compile-bound test: 40 -> 54 s).
 
-glibc reads tunables only when a process starts, so the entry points
-(launch.py, evaluate, infer, the benchmarks) re-execute themselves once with
-them set; in a notebook, start Jupyter with `GLIBC_TUNABLES=` the value of
-`tunables_value()`. Nothing changes when JAX will run on an accelerator (a GPU
+glibc reads tunables only when a process starts, so the long-running entry
+points (launch.py, evaluate, the throughput benchmarks) re-execute themselves
+once with them set; `infer`, mostly compiling for a few images, does not. In a
+notebook that trains or evaluates, start Jupyter with `GLIBC_TUNABLES=` the
+value of `tunables_value()`. Nothing changes when JAX will run on an accelerator (a GPU
 or TPU plugin is installed and JAX_PLATFORMS does not ask for the CPU), on a C
 library other than glibc 2.35+, when GLIBC_TUNABLES already sets any of these
 tunables, or when POSE3D_JAX_NO_MALLOC_TUNING=1.
