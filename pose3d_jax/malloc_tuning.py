@@ -17,10 +17,10 @@ glibc reads tunables only when a process starts, so the long-running entry
 points (launch.py, evaluate, the throughput benchmarks) re-execute themselves
 once with them set; `infer`, mostly compiling for a few images, does not. In a
 notebook that trains or evaluates, start Jupyter with `GLIBC_TUNABLES=` the
-value of `tunables_value()`. Nothing changes when JAX will run on an accelerator (a GPU
-or TPU plugin is installed and JAX_PLATFORMS does not ask for the CPU), on a C
-library other than glibc 2.35+, when GLIBC_TUNABLES already sets any of these
-tunables, or when POSE3D_JAX_NO_MALLOC_TUNING=1.
+value of `tunables_value()`. Nothing changes when JAX will run on an
+accelerator (a GPU or TPU plugin is installed and JAX_PLATFORMS does not ask for
+the CPU), on a C library other than glibc 2.35+, when GLIBC_TUNABLES already
+sets any of these tunables, or when POSE3D_JAX_NO_MALLOC_TUNING=1.
 """
 
 import importlib.util
