@@ -25,9 +25,9 @@ PIECE_ELEMENTS = 2**17  # elements of x (and of dy) per piece: the fastest size 
 MAX_PIECES = 48  # each piece is one more convolution in the compiled step
 
 
-def conv3x3(x, kernel):
+def conv3x3(x, kernel, padding=PADDING):
     """The plain convolution: stride 1, one pixel of zero padding (nn.Conv's)."""
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), PADDING, dimension_numbers=DIMENSIONS)
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=DIMENSIONS)
 
 
 def _divisors(n):
@@ -53,13 +53,7 @@ def _band_weight_gradient(x_band, dy_band, kernel):
     """The kernel gradient from one band: x_band has a halo row above and below
     (zeros at the image's edges), so only the width is padded here."""
 
-    def conv(k):
-        padding = ((0, 0), PADDING[1])
-        return jax.lax.conv_general_dilated(
-            x_band, k, (1, 1), padding, dimension_numbers=DIMENSIONS
-        )
-
-    _, kernel_vjp = jax.vjp(conv, kernel)
+    _, kernel_vjp = jax.vjp(lambda k: conv3x3(x_band, k, ((0, 0), PADDING[1])), kernel)
     return kernel_vjp(dy_band)[0]
 
 
