@@ -1,7 +1,7 @@
 """The real pmapped train step and the forward pass on the devices JAX sees; one JSON line.
 
     python benchmarks/device_step_throughput.py [--dtypes float32 bfloat16] [--batches 6 32]
-        [--steps 10] [--tiny]
+        [--steps 10] [--tiny] [--no-remat]
 
 The GPU readiness check of issue 6, run on a lent GPU (it also runs on the CPU;
 `--tiny` is the seconds-long version the tests run). Per compute dtype and
@@ -146,6 +146,9 @@ def main(argv=None):
     parser.add_argument("--batches", nargs="+", type=int, default=[6, 32], help="per device")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--tiny", action="store_true", help="a small model, for a quick check")
+    parser.add_argument(
+        "--no-remat", action="store_true", help="skip the remat compile (one compile per dtype)"
+    )
     args = parser.parse_args(argv)
     base = make_config("float32", 1, args.tiny)
     res = base.data.input_res
@@ -164,7 +167,7 @@ def main(argv=None):
             run = {"dtype": dtype, "per_device_batch": batch, **numbers,
                    "forward_images_per_s": round(fwd_rate, 2)}  # fmt: skip
             print(json.dumps(run), file=sys.stderr, flush=True)  # kept if a later compile hangs
-            if batch == max(args.batches):  # one more compile per dtype, at the largest batch
+            if batch == max(args.batches) and not args.no_remat:  # one compile per dtype
                 remat = make_config(dtype, batch, args.tiny, remat=True)
                 run["temp_gb_remat"] = temp_gb(compiled_step(remat)[0])
             runs.append(run)
