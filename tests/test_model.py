@@ -130,8 +130,19 @@ def _assert_matches_nn_conv(fast, conv, x, tolerance):
     g_fast = jax.grad(lambda v, i: loss(fast, v, i), argnums=(0, 1))(variables, x)
     g_conv = jax.grad(lambda v, i: loss(conv, v, i), argnums=(0, 1))(variables, x)
     for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_conv), strict=True):
-        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance)
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance * _gradient_scale(b))
     return variables, loss
+
+
+def _gradient_scale(gradient):
+    """1 on the CPU; elsewhere the gradient's largest magnitude. cuDNN picks its
+    convolution algorithm by timing, and its algorithms round differently even in
+    full float32: on an H100 the 3x3 weight gradient of nn.Conv and of one whole-batch
+    convolution differed by 9e-4 at -5.64 (the largest entry ~100), in one run of
+    two, so off the CPU the tolerance is relative to the gradient's scale."""
+    if jax.default_backend() == "cpu":
+        return 1.0
+    return max(1.0, float(jnp.max(jnp.abs(gradient))))
 
 
 def test_pointwise_conv_matches_nn_conv_values_and_gradients():
