@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY_MODEL
 from flax import linen as nn
 
-from pose3d_jax import geometry, losses, model, split_grad_conv
+from pose3d_jax import geometry, losses, model, split_grad_conv, split_grad_dot
 
 
 def _count(tree):
@@ -146,9 +146,41 @@ def _gradient_scale(gradient):
     return max(1.0, float(jnp.max(jnp.abs(gradient))))
 
 
-def test_pointwise_conv_matches_nn_conv_values_and_gradients():
+@pytest.mark.parametrize("piece_rows", [16, 60, 4096])
+def test_pointwise_conv_matches_nn_conv_values_and_gradients(piece_rows):
+    """PointwiseConv against nn.Conv(1x1) with its weight gradient summed over
+    4 pieces of 16, 16, 16 and 12 pixels, over one piece of all 60, and with the
+    default piece size."""
     x = jax.random.normal(jax.random.key(1), (2, 5, 6, 12))
-    _assert_matches_nn_conv(model.PointwiseConv(7), nn.Conv(7, (1, 1)), x, tolerance=1e-5)
+    fast = model.PointwiseConv(7, piece_rows=piece_rows)
+    variables, loss = _assert_matches_nn_conv(fast, nn.Conv(7, (1, 1)), x, tolerance=1e-5)
+    # bfloat16 compute: float32 parameter gradients, within bfloat16 rounding of nn.Conv's.
+    bf16_nets = (
+        model.PointwiseConv(7, dtype=jnp.bfloat16, piece_rows=piece_rows),
+        nn.Conv(7, (1, 1), dtype=jnp.bfloat16),
+    )
+    g_fast, g_plain = (jax.grad(lambda v, n=n: loss(n, v, x))(variables) for n in bf16_nets)
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_plain), strict=True):
+        assert a.dtype == jnp.float32
+        assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 2e-2
+
+
+def test_split_grad_dot_sums_the_weight_gradient_over_row_pieces():
+    """The kernel gradient equals a float64 NumPy x.T @ dy for piece sizes that
+    divide the rows, leave a remainder, and exceed them; the input gradient is
+    dy @ kernel.T."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 7, 5)).astype(np.float32)  # 21 rows of 5 channels
+    kernel = rng.normal(size=(5, 4)).astype(np.float32)
+    dy = rng.normal(size=(3, 7, 4)).astype(np.float32)
+    x64, dy64 = x.reshape(-1, 5).astype(np.float64), dy.reshape(-1, 4).astype(np.float64)
+    for piece_rows in (1, 7, 8, 100):
+        out, vjp = jax.vjp(lambda a, k, p=piece_rows: split_grad_dot.matmul_split_grad(a, k, p),
+                           x, kernel)  # fmt: skip
+        np.testing.assert_allclose(out, x @ kernel, rtol=1e-5, atol=1e-5)
+        dx, dk = vjp(dy)
+        np.testing.assert_allclose(dk, x64.T @ dy64, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(dx, dy @ kernel.T, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("piece_elements", [2048, 8192, 2**17])
