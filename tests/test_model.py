@@ -134,6 +134,15 @@ def _assert_matches_nn_conv(fast, conv, x, tolerance):
     return variables, loss
 
 
+def _assert_bfloat16_gradients_close(fast, plain, loss, variables, x):
+    """bfloat16 compute: float32 parameter gradients, within bfloat16 rounding of
+    the plain module's."""
+    g_fast, g_plain = (jax.grad(lambda v, n=n: loss(n, v, x))(variables) for n in (fast, plain))
+    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_plain), strict=True):
+        assert a.dtype == jnp.float32
+        assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 2e-2
+
+
 def _gradient_scale(gradient):
     """1 on the CPU; elsewhere the gradient's largest magnitude. cuDNN picks its
     convolution algorithm by timing, and its algorithms round differently even in
@@ -154,15 +163,13 @@ def test_pointwise_conv_matches_nn_conv_values_and_gradients(piece_rows):
     x = jax.random.normal(jax.random.key(1), (2, 5, 6, 12))
     fast = model.PointwiseConv(7, piece_rows=piece_rows)
     variables, loss = _assert_matches_nn_conv(fast, nn.Conv(7, (1, 1)), x, tolerance=1e-5)
-    # bfloat16 compute: float32 parameter gradients, within bfloat16 rounding of nn.Conv's.
-    bf16_nets = (
+    _assert_bfloat16_gradients_close(
         model.PointwiseConv(7, dtype=jnp.bfloat16, piece_rows=piece_rows),
         nn.Conv(7, (1, 1), dtype=jnp.bfloat16),
+        loss,
+        variables,
+        x,
     )
-    g_fast, g_plain = (jax.grad(lambda v, n=n: loss(n, v, x))(variables) for n in bf16_nets)
-    for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_plain), strict=True):
-        assert a.dtype == jnp.float32
-        assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 2e-2
 
 
 def test_split_grad_dot_sums_the_weight_gradient_over_row_pieces():
@@ -194,15 +201,13 @@ def test_split_grad_conv_matches_nn_conv_values_and_gradients(piece_elements):
     conv = nn.Conv(5, (3, 3), padding=((1, 1), (1, 1)))
     split = model.SplitGradConv(5, piece_elements=piece_elements)
     variables, loss = _assert_matches_nn_conv(split, conv, x, tolerance=1e-4)
-    # bfloat16 compute: float32 parameter gradients, within bfloat16 rounding of nn.Conv's.
-    bf16_nets = (
+    _assert_bfloat16_gradients_close(
         model.SplitGradConv(5, dtype=jnp.bfloat16, piece_elements=piece_elements),
         nn.Conv(5, (3, 3), dtype=jnp.bfloat16),
+        loss,
+        variables,
+        x,
     )
-    g_split, g_plain = (jax.grad(lambda v, n=n: loss(n, v, x))(variables) for n in bf16_nets)
-    for a, b in zip(jax.tree.leaves(g_split), jax.tree.leaves(g_plain), strict=True):
-        assert a.dtype == jnp.float32
-        assert float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b)) < 2e-2
 
 
 def test_split_grad_conv_piece_shapes():
