@@ -188,6 +188,13 @@ def test_split_grad_dot_sums_the_weight_gradient_over_row_pieces():
         dx, dk = vjp(dy)
         np.testing.assert_allclose(dk, x64.T @ dy64, rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(dx, dy @ kernel.T, rtol=1e-5, atol=1e-5)
+    with jax.enable_x64(True):  # float64 (the 1-vs-4-device test) is summed in float64
+        _, vjp = jax.vjp(
+            lambda a, k: split_grad_dot.matmul_split_grad(a, k, 8), x64, kernel.astype(np.float64)
+        )
+        dk = vjp(dy64)[1]
+        assert dk.dtype == jnp.float64
+        np.testing.assert_allclose(dk, x64.T @ dy64, rtol=1e-12)
 
 
 @pytest.mark.parametrize("piece_elements", [2048, 8192, 2**17])
