@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from pose3d_jax import split_grad_conv, split_grad_dot
+from pose3d_jax import rows_grad_dot, split_grad_conv
 
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
 BN_EPSILON = 1e-5
@@ -57,19 +57,18 @@ class PointwiseConv(nn.Module):
     Same parameters (kernel [1, 1, in, out], bias [out]), initialisation and
     values as nn.Conv(features, (1, 1)); XLA:CPU runs this form and its
     gradients 2-3x faster than a 1x1 convolution, and two thirds of this
-    network's convolutions are 1x1. The weight gradient is summed over pieces
-    of piece_rows pixels (split_grad_dot.py).
+    network's convolutions are 1x1. The weight gradient is one matmul over the
+    pixels as rows (rows_grad_dot.py).
     """
 
     features: int
     dtype: Any = None
     param_dtype: Any = jnp.float32
-    piece_rows: int = split_grad_dot.PIECE_ROWS
 
     @nn.compact
     def __call__(self, x):
         x, kernel, bias = _conv_params(self, x, (1, 1))
-        return split_grad_dot.matmul_split_grad(x, kernel[0, 0], self.piece_rows) + bias
+        return rows_grad_dot.matmul_rows_grad(x, kernel[0, 0]) + bias
 
 
 class SplitGradConv(nn.Module):

@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY_MODEL
 from flax import linen as nn
 
-from pose3d_jax import geometry, losses, model, split_grad_conv, split_grad_dot
+from pose3d_jax import geometry, losses, model, rows_grad_dot, split_grad_conv
 
 
 def _count(tree):
@@ -152,36 +152,28 @@ def _gradient_scale(gradient):
     return max(1.0, float(jnp.max(jnp.abs(gradient))))
 
 
-@pytest.mark.parametrize("piece_rows", [16, 60, 4096])
-def test_pointwise_conv_matches_nn_conv_values_and_gradients(piece_rows):
-    """PointwiseConv against nn.Conv(1x1) with its weight gradient summed over
-    4 pieces of 16, 16, 16 and 12 pixels, over one piece of all 60, and with the
-    default piece size."""
+def test_pointwise_conv_matches_nn_conv_values_and_gradients():
+    """PointwiseConv against nn.Conv(1x1): same initialisation, outputs and gradients."""
     x = jax.random.normal(jax.random.key(1), (2, 5, 6, 12))
-    fast = model.PointwiseConv(7, piece_rows=piece_rows)
-    _assert_matches_nn_conv(fast, nn.Conv(7, (1, 1)), x, tolerance=1e-5)
+    _assert_matches_nn_conv(model.PointwiseConv(7), nn.Conv(7, (1, 1)), x, tolerance=1e-5)
 
 
-def test_split_grad_dot_sums_the_weight_gradient_over_row_pieces():
-    """The kernel gradient equals a float64 NumPy x.T @ dy for piece sizes that
-    divide the rows, leave a remainder, and exceed them; the input gradient is
-    dy @ kernel.T."""
+def test_rows_grad_dot_gradients_match_numpy():
+    """The kernel gradient equals a float64 NumPy x.T @ dy over the 21 rows of a
+    [3, 7, 5] input; the input gradient is dy @ kernel.T; float64 stays float64
+    (the 1-vs-4-device test trains in it)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 7, 5)).astype(np.float32)  # 21 rows of 5 channels
     kernel = rng.normal(size=(5, 4)).astype(np.float32)
     dy = rng.normal(size=(3, 7, 4)).astype(np.float32)
     x64, dy64 = x.reshape(-1, 5).astype(np.float64), dy.reshape(-1, 4).astype(np.float64)
-    for piece_rows in (1, 7, 8, 100):
-        out, vjp = jax.vjp(lambda a, k, p=piece_rows: split_grad_dot.matmul_split_grad(a, k, p),
-                           x, kernel)  # fmt: skip
-        np.testing.assert_allclose(out, x @ kernel, rtol=1e-5, atol=1e-5)
-        dx, dk = vjp(dy)
-        np.testing.assert_allclose(dk, x64.T @ dy64, rtol=1e-5, atol=1e-4)
-        np.testing.assert_allclose(dx, dy @ kernel.T, rtol=1e-5, atol=1e-5)
-    with jax.enable_x64(True):  # float64 (the 1-vs-4-device test) is summed in float64
-        _, vjp = jax.vjp(
-            lambda a, k: split_grad_dot.matmul_split_grad(a, k, 8), x64, kernel.astype(np.float64)
-        )
+    out, vjp = jax.vjp(rows_grad_dot.matmul_rows_grad, x, kernel)
+    np.testing.assert_allclose(out, x @ kernel, rtol=1e-5, atol=1e-5)
+    dx, dk = vjp(dy)
+    np.testing.assert_allclose(dk, x64.T @ dy64, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(dx, dy @ kernel.T, rtol=1e-5, atol=1e-5)
+    with jax.enable_x64(True):
+        _, vjp = jax.vjp(rows_grad_dot.matmul_rows_grad, x64, kernel.astype(np.float64))
         dk = vjp(dy64)[1]
         assert dk.dtype == jnp.float64
         np.testing.assert_allclose(dk, x64.T @ dy64, rtol=1e-12)
