@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/infer_latency.py
 	$(BIN)/python benchmarks/model_throughput.py
 	$(BIN)/python benchmarks/pytorch_throughput.py
+	$(BIN)/python benchmarks/part_throughput.py
 	$(BIN)/python benchmarks/device_step_throughput.py --dtypes float32 --batches 6
 	$(BIN)/python benchmarks/train_loop_throughput.py
 

@@ -69,3 +69,22 @@ def test_device_step_throughput_checks_donation_guard_bf16_and_remat(capsys):
         assert run["temp_gb"] > 0 and run["temp_gb_remat"] > 0, run  # (tiny: remat saves nothing)
     # bf16 compute moves the heatmaps by well under a percent-level of their norm, never by 0.
     assert 0 < result["bfloat16_heatmaps_rel_diff"] < 0.05
+
+
+@pytest.mark.slow  # compiles seven tiny parts, forward and backward: about 30-60 s on 2 CPU cores
+def test_part_throughput_times_every_part_in_both_frameworks(capsys):
+    pytest.importorskip("torch")
+    from benchmarks import part_throughput
+
+    part_throughput.main(["--tiny", "--repeats=1"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["model"] == "tiny" and result["batch"] == 6 and result["threads"] == 2
+    expected = {"bn_relu", "conv1x1_reduce", "conv1x1_expand", "conv3x3", "residual"}
+    assert set(result["parts"]) == expected | {"hourglass", "network"}
+    for name, timing in result["parts"].items():
+        for key in ("jax_forward_ms", "jax_train_ms", "torch_forward_ms", "torch_train_ms"):
+            assert math.isfinite(timing[key]) and timing[key] > 0, (name, key)
+        ratio = timing["torch_train_ms"] / timing["jax_train_ms"]
+        assert timing["train_torch_over_jax"] == pytest.approx(ratio, abs=1e-3), name
