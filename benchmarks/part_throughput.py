@@ -29,10 +29,10 @@ from flax import linen as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import pytorch_reference  # noqa: E402
+from benchmarks import pytorch_reference, pytorch_throughput  # noqa: E402
 from pose3d_jax import malloc_tuning, model  # noqa: E402
 
-BATCH = 6
+BATCH = pytorch_throughput.TRAIN_BATCH  # the train step's batch
 
 
 def _median_ms(fn, repeats):
@@ -48,14 +48,7 @@ def _median_ms(fn, repeats):
 
 def _jax_parts(res, features, depth):
     """name -> (flax module, NHWC input shape): the parts as the model builds them."""
-    norm = functools.partial(
-        nn.BatchNorm,
-        use_running_average=False,
-        momentum=model.BN_MOMENTUM,
-        epsilon=model.BN_EPSILON,
-    )
-    on_cpu = model.pointwise_as_dot_by_default()
-    conv = functools.partial(model.conv_layer, pointwise_as_dot=on_cpu, split_weight_grads=on_cpu)
+    norm, conv = model.layer_factories(train=True)
     residual = functools.partial(model.Residual, norm=norm, conv=conv)
     half = features // 2
 

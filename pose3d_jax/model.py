@@ -108,6 +108,36 @@ def pointwise_as_dot_by_default():
     return jax.default_backend() == "cpu"
 
 
+def layer_factories(
+    dtype=jnp.float32,
+    *,
+    train,
+    bn_axis_name=None,
+    pointwise_as_dot=None,
+    split_weight_grads=None,
+):
+    """(norm, conv): the BatchNorm and convolution constructors every layer of the
+    network is built with (PyTorch's BatchNorm constants; the CPU forms of the
+    1x1 and 3x3 convolutions where pointwise_as_dot / split_weight_grads, None:
+    on the CPU backend only)."""
+    norm = functools.partial(
+        nn.BatchNorm,
+        use_running_average=not train,
+        momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON,
+        dtype=dtype,
+        axis_name=bn_axis_name if train else None,
+    )
+    on_cpu = pointwise_as_dot_by_default()  # both CPU forms default to the CPU backend
+    conv = functools.partial(
+        conv_layer,
+        dtype=dtype,
+        pointwise_as_dot=on_cpu if pointwise_as_dot is None else pointwise_as_dot,
+        split_weight_grads=on_cpu if split_weight_grads is None else split_weight_grads,
+    )
+    return norm, conv
+
+
 class Residual(nn.Module):
     """BN-ReLU-conv1x1-BN-ReLU-conv3x3-BN-ReLU-conv1x1 plus a (projected) skip."""
 
@@ -193,21 +223,12 @@ class HourglassNet(nn.Module):
 
     @nn.compact
     def __call__(self, images, train: bool = False):
-        norm = functools.partial(
-            nn.BatchNorm,
-            use_running_average=not train,
-            momentum=BN_MOMENTUM,
-            epsilon=BN_EPSILON,
-            dtype=self.dtype,
-            axis_name=self.bn_axis_name if train else None,
-        )
-        on_cpu = pointwise_as_dot_by_default()  # both CPU forms default to the CPU backend
-        pointwise, split = self.pointwise_as_dot, self.split_weight_grads
-        conv = functools.partial(
-            conv_layer,
-            dtype=self.dtype,
-            pointwise_as_dot=on_cpu if pointwise is None else pointwise,
-            split_weight_grads=on_cpu if split is None else split,
+        norm, conv = layer_factories(
+            self.dtype,
+            train=train,
+            bn_axis_name=self.bn_axis_name,
+            pointwise_as_dot=self.pointwise_as_dot,
+            split_weight_grads=self.split_weight_grads,
         )
         residual_cls = nn.remat(Residual) if self.remat else Residual
         residual = functools.partial(residual_cls, norm=norm, conv=conv)

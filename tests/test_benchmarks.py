@@ -22,12 +22,17 @@ TINY_LOOP = [
 ]
 
 
+def _one_json_line(capsys):
+    """The one line a benchmark printed, parsed."""
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    return json.loads(lines[0])
+
+
 @pytest.mark.slow  # compiles a (tiny) train step: about 30-60 s on 2 CPU cores
 def test_train_loop_throughput_prints_one_json_line(capsys):
     train_loop_throughput.main(["train_loop_throughput.py", *TINY_LOOP])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1
-    result = json.loads(lines[0])
+    result = _one_json_line(capsys)
     rates = ("loop_images_per_s", "step_images_per_s", "host_images_per_s")
     for key in (*rates, "compile_s", "loop_over_step"):
         assert math.isfinite(result[key]) and result[key] > 0, key
@@ -43,9 +48,7 @@ def test_pytorch_throughput_prints_one_json_line(capsys):
     from benchmarks import pytorch_throughput
 
     pytorch_throughput.main(["--tiny", "--repeats=1"])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1
-    result = json.loads(lines[0])
+    result = _one_json_line(capsys)
     assert result["framework"] == "pytorch" and result["model"] == "tiny"
     assert result["threads"] == 2
     for key in ("forward_b1_images_per_s", "forward_b8_images_per_s", "train_b6_images_per_s"):
@@ -57,9 +60,7 @@ def test_device_step_throughput_checks_donation_guard_bf16_and_remat(capsys):
     from benchmarks import device_step_throughput
 
     device_step_throughput.main(["--tiny", "--dtypes", "float32", "bfloat16", "--batches", "1"])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1
-    result = json.loads(lines[0])
+    result = _one_json_line(capsys)
     assert result["model"] == "tiny" and result["device_count"] >= 1
     assert [run["dtype"] for run in result["runs"]] == ["float32", "bfloat16"]
     for run in result["runs"]:
@@ -77,9 +78,7 @@ def test_part_throughput_times_every_part_in_both_frameworks(capsys):
     from benchmarks import part_throughput
 
     part_throughput.main(["--tiny", "--repeats=1"])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1
-    result = json.loads(lines[0])
+    result = _one_json_line(capsys)
     assert result["model"] == "tiny" and result["batch"] == 6 and result["threads"] == 2
     expected = {"bn_relu", "conv1x1_reduce", "conv1x1_expand", "conv3x3", "residual"}
     assert set(result["parts"]) == expected | {"hourglass", "network"}
