@@ -22,13 +22,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from pose3d_jax import distributed
+    from pose3d_jax.training import distributed
 
     distributed.initialize_from_environment()
 
     import jax
 
-    from pose3d_jax import trainer
+    from pose3d_jax.training import trainer
 
     logging.info(
         "JAX process %d/%d, local devices %s",
@@ -43,7 +43,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from pose3d_jax import malloc_tuning
+    from pose3d_jax.runtime import malloc_tuning
 
     malloc_tuning.reexec_with_tuned_malloc()
     app.run(main)

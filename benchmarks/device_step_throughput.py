@@ -34,9 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from configs import default  # noqa: E402
-from pose3d_jax import model as model_lib  # noqa: E402
-from pose3d_jax import skeleton, train  # noqa: E402
+from configs import default
+from pose3d_jax import model as model_lib
+from pose3d_jax import skeleton
+from pose3d_jax.training import train
 
 STORED_PER_INPUT = 1.5  # the shards store 384 px crops for 256 px inputs
 

@@ -20,7 +20,8 @@ import time
 import jax
 import numpy as np
 
-from pose3d_jax import model, network
+from pose3d_jax import model
+from pose3d_jax.model import network
 
 DEFAULT_MODEL = {"num_stacks": 2, "num_modules": 2, "num_features": 256, "num_reg_modules": 2}
 TINY_MODEL = {

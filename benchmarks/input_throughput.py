@@ -21,11 +21,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
+import jax
+import numpy as np
+import tensorflow_datasets as tfds
 
-from pose3d_jax import augment, fake_shards, input_pipeline  # noqa: E402
+from pose3d_jax.data import augment, input_pipeline
+from tests import fake_shards
 
 STORED_SIZE = 384  # the real shards' stored crop size
 SOURCES = ("h36m", "mpii")

@@ -22,8 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from configs import default  # noqa: E402
-from pose3d_jax import geometry, losses, malloc_tuning, model, train  # noqa: E402
+from configs import default
+from pose3d_jax import geometry, model
+from pose3d_jax.runtime import malloc_tuning
+from pose3d_jax.training import losses, train
 
 
 def _targets(batch, res):

@@ -29,8 +29,9 @@ from flax import linen as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import pytorch_reference, pytorch_throughput  # noqa: E402
-from pose3d_jax import malloc_tuning, model  # noqa: E402
+from benchmarks import pytorch_reference, pytorch_throughput
+from pose3d_jax import model
+from pose3d_jax.runtime import malloc_tuning
 
 BATCH = pytorch_throughput.TRAIN_BATCH  # the train step's batch
 

@@ -22,8 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.pytorch_reference import HourglassNet3D  # noqa: E402
-from configs import default  # noqa: E402
+from benchmarks.pytorch_reference import HourglassNet3D
+from configs import default
 
 TRAIN_BATCH = 6
 
@@ -115,7 +115,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from pose3d_jax import malloc_tuning
+    from pose3d_jax.runtime import malloc_tuning
 
     malloc_tuning.reexec_with_tuned_malloc()
     main()

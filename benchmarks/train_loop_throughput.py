@@ -30,13 +30,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # configs/*.py import `configs`
 
-import jax  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
-from absl import flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+import jax
+import tensorflow_datasets as tfds
+from absl import flags
+from ml_collections import config_flags
 
-from pose3d_jax import fake_shards, train, trainer  # noqa: E402
-from pose3d_jax import model as model_lib  # noqa: E402
+from pose3d_jax import model as model_lib
+from pose3d_jax.training import train, trainer
+from tests import fake_shards
 
 STORED_PER_INPUT = 1.5  # the real shards store 384 px crops for 256 px inputs
 INPUT_BOUND_RATIO = 0.9
@@ -188,7 +189,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from pose3d_jax import malloc_tuning
+    from pose3d_jax.runtime import malloc_tuning
 
     malloc_tuning.reexec_with_tuned_malloc()
     main(sys.argv)

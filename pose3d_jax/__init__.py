@@ -4,7 +4,10 @@
 stays light (no JAX, OpenCV or matplotlib until something is used).
 """
 
-_LAZY = {"Predictor": "pose3d_jax.predictor", "Prediction": "pose3d_jax.predictor"}
+_LAZY = {
+    "Predictor": "pose3d_jax.inference.predictor",
+    "Prediction": "pose3d_jax.inference.predictor",
+}
 
 __all__ = sorted(_LAZY)
 

@@ -53,7 +53,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A randomly initialised one-stack TINY_MODEL checkpoint (256 input), written once."""
-    from pose3d_jax import network
+    from pose3d_jax.model import network
 
     directory = tmp_path_factory.mktemp("tiny_checkpoint")
     network.write_random_checkpoint(directory, {**TINY_MODEL, "num_stacks": 1})

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from train_fixtures import host_batch, split_for_devices, tiny_config
 
-from pose3d_jax import distributed, train
 from pose3d_jax import model as model_lib
+from pose3d_jax.training import distributed, train
 
 GLOBAL_BATCH = 4
 NUM_STEPS = 2

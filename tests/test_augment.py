@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pose3d_jax import augment, geometry, skeleton
+from pose3d_jax import geometry, skeleton
+from pose3d_jax.data import augment
 
 STORED = 96  # small stand-ins for the 384 / 256 / 64 of the real configuration
 INPUT = 64

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from conftest import TINY_MODEL
 
-from pose3d_jax import checkpoint, convert, model
+from pose3d_jax import checkpoint, model
+from pose3d_jax import convert as convert_cli
+from pose3d_jax.weights import convert
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -105,7 +107,10 @@ def converted(reference, tmp_path_factory):
     """Each form converted once (the plain state_dict through the command line)."""
     folder = tmp_path_factory.mktemp("converted")
     outs = {form: folder / form for form in reference.files}
-    assert convert.main([str(reference.files["state_dict"]), "--out", str(outs["state_dict"])]) == 0
+    assert (
+        convert_cli.main([str(reference.files["state_dict"]), "--out", str(outs["state_dict"])])
+        == 0
+    )
     convert.convert(reference.files["checkpoint"], outs["checkpoint"])
     convert.convert(reference.files["pickled"], outs["pickled"], trust_pickle=True)
     return outs
@@ -193,7 +198,7 @@ def test_unusable_inputs_end_in_one_sentence(tmp_path, capsys):
         "list.pth": "holds a list",
     }
     for name, message in expected.items():
-        assert convert.main([str(tmp_path / name), "--out", str(tmp_path / "out")]) == 2
+        assert convert_cli.main([str(tmp_path / name), "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
@@ -209,7 +214,7 @@ def test_an_existing_output_folder_is_not_overwritten(reference, tmp_path):
 
 def test_data_parallel_prefix_is_dropped(tmp_path):
     torch.save({"module.reg.bias": torch.ones(16)}, tmp_path / "dp.pth")
-    from pose3d_jax import torch_io
+    from pose3d_jax.weights import torch_io
 
     state, form = torch_io.read_state_dict(tmp_path / "dp.pth")
     assert list(state) == ["reg.bias"] and form == "pytorch-state-dict"

@@ -4,7 +4,8 @@ import jax
 import numpy as np
 from data_fixtures import tiny_shards  # noqa: F401
 
-from pose3d_jax import augment, geometry, input_pipeline
+from pose3d_jax import geometry
+from pose3d_jax.data import augment, input_pipeline
 
 
 def test_real_builders_feed_the_pipeline_and_augmentation(tiny_shards):  # noqa: F811

@@ -20,7 +20,7 @@ from distributed_worker import (
     run_steps,
 )
 
-from pose3d_jax import distributed
+from pose3d_jax.training import distributed
 
 TESTS = Path(__file__).resolve().parent
 WORKER = TESTS / "distributed_worker.py"

@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from pose3d_jax import evaluate, geometry, metrics, network, skeleton
+from pose3d_jax import geometry, skeleton
+from pose3d_jax.evaluation import metrics, protocols
+from pose3d_jax.evaluation import predict as eval_predict
+from pose3d_jax.evaluation import run as evaluation_run
+from pose3d_jax.model import network
 
 HEATMAP_RES, INPUT_RES = 64, 256
 
@@ -69,21 +73,21 @@ def test_to_original_pixels_undoes_the_crop_and_applies_to_original():
 def test_evaluate_dataset_with_perfect_predictions(name):
     rng = np.random.default_rng(1)
     batches = [_gt_batch(name, 8, rng) for _ in range(2)]
-    result = evaluate.evaluate_dataset(_oracle_predict_fn, batches, name)
+    result = protocols.evaluate_dataset(_oracle_predict_fn, batches, name)
     if name == "h36m":
         assert result["num_samples"] == 14  # one padding row per batch left out
         assert result["mpjpe"]["All"] == pytest.approx(0.0, abs=1e-6)
-        assert "| MPJPE | 0.0 |" in evaluate.h36m_tables(result)
+        assert "| MPJPE | 0.0 |" in protocols.h36m_tables(result)
     else:
         assert result["pckh"]["Mean"] == 100.0
-        assert "| MPII | 100.0 |" in evaluate.mpii_tables(result)
+        assert "| MPII | 100.0 |" in protocols.mpii_tables(result)
 
 
 def test_tables_have_the_papers_columns():
     totals = metrics.h36m_totals(
         np.ones((15, 16, 3)) + np.arange(16)[:, None], np.zeros((15, 16, 3)), np.arange(2, 17)
     )
-    table = evaluate.h36m_tables(metrics.summarize_h36m(totals))
+    table = protocols.h36m_tables(metrics.summarize_h36m(totals))
     header = table.splitlines()[2]
     assert header.startswith("| mm | Direct. | Discuss | Eating | Greet | Phone | Photo | Pose")
     assert header.endswith("WalkD. | Walk | WalkT. | Avg |")
@@ -92,14 +96,14 @@ def test_tables_have_the_papers_columns():
     totals = metrics.mpi_inf_3dhp_totals(
         gt * 0.01, gt, np.arange(12) % 7 + 1, np.arange(12) % 6 + 1
     )
-    table = evaluate.mpi_inf_3dhp_tables(metrics.summarize_mpi_inf_3dhp(totals))
+    table = protocols.mpi_inf_3dhp_tables(metrics.summarize_mpi_inf_3dhp(totals))
     assert "| Scene | GS | noGS | Outdoor | All |" in table
     assert "| Activity | Stand/Walk |" in table
 
 
 def test_eval_predict_fn_runs_the_network_on_device_batches(tiny_checkpoint):
     loaded = network.load_network(tiny_checkpoint)
-    predict = evaluate.predict_fn_for(loaded)
+    predict = eval_predict.predict_fn_for(loaded)
     rng = np.random.default_rng(3)
     batch = {
         "image": rng.integers(0, 255, (2, 2, 96, 96, 3), dtype=np.uint8),
@@ -124,7 +128,7 @@ def test_bgr_256_convention_reverses_channels_and_rescales():
 @pytest.mark.slow
 def test_command_line_on_fake_shards(tiny_checkpoint, tmp_path):
     """python -m pose3d_jax.evaluate over the real input pipeline (fake shards)."""
-    from pose3d_jax import fake_shards
+    from tests import fake_shards
 
     data_dir = tmp_path / "data"
     splits = {
@@ -164,9 +168,9 @@ def test_command_line_on_fake_shards(tiny_checkpoint, tmp_path):
     assert results["mpii"]["num_joints"] > 0
     assert "mean-pose baseline" in proc.stdout
     line = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert line == evaluate.headline(results)
+    assert line == evaluation_run.headline(results)
     assert set(line) >= {"checkpoint", "mpjpe_mm", "baseline_mpjpe_mm", "pck"}
-    assert line["baseline_mpjpe_mm"] == results[evaluate.BASELINE_KEY]["mpjpe"]["All"] > 0
+    assert line["baseline_mpjpe_mm"] == results[evaluation_run.BASELINE_KEY]["mpjpe"]["All"] > 0
     bad = subprocess.run(
         [
             sys.executable, "-m", "pose3d_jax.evaluate", f"--config={config}",
@@ -192,7 +196,7 @@ def _numpy_h36m_mpjpe(pred, gt, bone_sum):
 
 
 def test_mean_pose_baseline_matches_numpy():
-    from pose3d_jax import baseline
+    from pose3d_jax.evaluation import baseline
 
     rng = np.random.default_rng(3)
     train_poses = rng.normal(0, 300, (50, 16, 3)) + [100, 0, 4000]
@@ -200,7 +204,7 @@ def test_mean_pose_baseline_matches_numpy():
     np.testing.assert_allclose(mean, (train_poses - train_poses[:, 6:7]).mean(0))
     assert np.all(mean[6] == 0)
     batch = _gt_batch("h36m", 8, rng)
-    result = evaluate.evaluate_dataset(baseline.mean_pose_predict_fn(mean), [batch], "h36m")
+    result = protocols.evaluate_dataset(baseline.mean_pose_predict_fn(mean), [batch], "h36m")
     gt = batch["joints_3d_mm"].reshape(8, 16, 3)[:7]  # the eighth row is padding
     expected = _numpy_h36m_mpjpe(np.broadcast_to(mean, gt.shape).copy(), gt, 4296.99233013)
     assert result["num_samples"] == 7
@@ -216,28 +220,28 @@ def test_protocol_scales_to_the_configured_bone_sum():
     rng = np.random.default_rng(4)
     batch = _gt_batch("h36m", 8, rng)  # ground truth with H36M's mean bone sum
     pred_fn = _oracle_predict_fn
-    default = evaluate.evaluate_dataset(pred_fn, [batch], evaluate.protocol_for("h36m"))
+    default = protocols.evaluate_dataset(pred_fn, [batch], protocols.protocol_for("h36m"))
     assert default["mpjpe"]["All"] == pytest.approx(0.0, abs=1e-6)
     config = ml_collections.ConfigDict({"eval": {"bone_sum_mm": 3894.5}})
-    scaled = evaluate.evaluate_dataset(pred_fn, [batch], evaluate.protocol_for("h36m", config))
+    scaled = protocols.evaluate_dataset(pred_fn, [batch], protocols.protocol_for("h36m", config))
     gt = batch["joints_3d_mm"].reshape(8, 16, 3)[:7]
     expected = _numpy_h36m_mpjpe(gt * 0.01 + 30.0, gt, 3894.5).mean()
     assert scaled["mpjpe"]["All"] == pytest.approx(expected, rel=1e-9)
     assert scaled["mpjpe"]["All"] > 10
-    assert evaluate.protocol_for("mpii", config) is evaluate.PROTOCOLS["mpii"]
+    assert protocols.protocol_for("mpii", config) is protocols.PROTOCOLS["mpii"]
     with pytest.raises(ValueError, match="bone_sum_mm"):
-        evaluate.protocol_for("h36m", ml_collections.ConfigDict({"eval": {"bone_sum_mm": 0.0}}))
+        protocols.protocol_for("h36m", ml_collections.ConfigDict({"eval": {"bone_sum_mm": 0.0}}))
 
 
 def test_headline_takes_the_quoted_numbers():
     results = {
         "checkpoint": "/w/checkpoints/600",
         "h36m": {"mpjpe": {"All": 80.0}, "pa_mpjpe": {"All": 60.0}},
-        evaluate.BASELINE_KEY: {"mpjpe": {"All": 200.0}},
+        evaluation_run.BASELINE_KEY: {"mpjpe": {"All": 200.0}},
         "mpii": {"pckh": {"Mean": 90.5}},
         "mpi_inf_3dhp": {"scene": {"pck": {"All": 70.0}, "auc": {"All": 35.0}}},
     }
-    assert evaluate.headline(results) == {
+    assert evaluation_run.headline(results) == {
         "checkpoint": "/w/checkpoints/600",
         "mpjpe_mm": 80.0,
         "pa_mpjpe_mm": 60.0,

@@ -10,7 +10,8 @@ import pytest
 from conftest import REPO_ROOT
 from PIL import Image
 
-from pose3d_jax import checkpoint, fileio, infer, predictor, skeleton
+from pose3d_jax import checkpoint, fileio, infer, skeleton
+from pose3d_jax.inference import crops
 
 
 def _write_generated_images(folder):
@@ -127,29 +128,29 @@ def test_detect_falls_back_or_uses_the_detection(tiny_checkpoint, tmp_path, caps
     image = tmp_path / "person.png"
     cv2.imwrite(str(image), np.full((300, 200, 3), 90, np.uint8))
     out = tmp_path / "out"
-    monkeypatch.setattr(predictor, "detect_person", lambda image: None)
+    monkeypatch.setattr(crops, "detect_person", lambda image: None)
     argv = [str(image), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--detect"]
     assert infer.main(argv) == 0
     crop = json.loads((out / "person.json").read_text())["crop"]
     assert crop["source"] == "centred" and "centred crop" in crop["note"]
     assert "warning:" in capsys.readouterr().err
-    monkeypatch.setattr(predictor, "hog_available", lambda: True)
-    monkeypatch.setattr(predictor, "detect_person", lambda image: np.array([50, 60, 40, 100]))
+    monkeypatch.setattr(crops, "hog_available", lambda: True)
+    monkeypatch.setattr(crops, "detect_person", lambda image: np.array([50, 60, 40, 100]))
     assert infer.main(argv) == 0
     crop = json.loads((out / "person.json").read_text())["crop"]
     assert crop["source"] == "detected"
     assert crop["center"] == [70.0, 110.0]
-    assert crop["scale"] == pytest.approx(100 * predictor.DETECTION_MARGIN / 200)
+    assert crop["scale"] == pytest.approx(100 * crops.DETECTION_MARGIN / 200)
 
 
-@pytest.mark.skipif(not predictor.hog_available(), reason="this OpenCV has no HOG detector")
+@pytest.mark.skipif(not crops.hog_available(), reason="this OpenCV has no HOG detector")
 def test_hog_detector_finds_the_sample_person_and_survives_tiny_images(shared_data):
-    from pose3d_jax import image_io
+    from pose3d_jax.inference import image_io
 
     image = image_io.load_image(shared_data / "images" / "h36m_1214.png")
-    box = predictor.detect_person(image)
+    box = crops.detect_person(image)
     assert box is not None and box[2] > 50 and box[3] > 100
-    assert predictor.detect_person(np.zeros((17, 17, 3), np.uint8)) is None  # no crash
+    assert crops.detect_person(np.zeros((17, 17, 3), np.uint8)) is None  # no crash
 
 
 def test_predictor_api(tiny_checkpoint, tmp_path):

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pose3d_jax import losses
+from pose3d_jax.training import losses
 
 # SPEC 4, copied literally: groups of ((a, b), weight).
 SPEC_GROUPS = [

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from pose3d_jax import malloc_tuning
+from pose3d_jax.runtime import malloc_tuning
 
 TUNED = (
     "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:"
@@ -67,7 +67,7 @@ def test_an_explicit_zero_does_not_opt_out():
 PROBE = textwrap.dedent(
     """
     import json, os, resource
-    from pose3d_jax import malloc_tuning
+    from pose3d_jax.runtime import malloc_tuning
     malloc_tuning.reexec_with_tuned_malloc()
     import jax, jax.numpy as jnp
     x = jnp.ones((8192, 4096), jnp.float32)

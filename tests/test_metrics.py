@@ -4,7 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from pose3d_jax import metrics, skeleton
+from pose3d_jax import skeleton
+from pose3d_jax.evaluation import metrics
 
 RNG = np.random.default_rng(0)
 

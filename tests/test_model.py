@@ -11,7 +11,9 @@ import pytest
 from conftest import TINY_MODEL
 from flax import linen as nn
 
-from pose3d_jax import geometry, losses, model, rows_grad_dot, split_grad_conv
+from pose3d_jax import geometry, model
+from pose3d_jax.model import rows_grad_dot, split_grad_conv
+from pose3d_jax.training import losses
 
 
 def _count(tree):

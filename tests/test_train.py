@@ -11,7 +11,7 @@ from train_fixtures import host_batch, split_for_devices, tiny_config
 
 from configs import stage1, stage2, stage3
 from pose3d_jax import model as model_lib
-from pose3d_jax import train
+from pose3d_jax.training import train
 
 
 def test_stage_configs_follow_the_paper():

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 from train_fixtures import STORED, host_batch, split_for_devices, tiny_config
 
-from pose3d_jax import checkpoint, trainer
+from pose3d_jax import checkpoint
+from pose3d_jax.training import trainer
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    from pose3d_jax import fake_shards
+    from tests import fake_shards
 
     root = tmp_path_factory.mktemp("shards")
     fake_shards.write_fake_shards(root, "h36m", {"train": 24, "test": 4}, image_size=STORED)

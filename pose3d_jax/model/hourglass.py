@@ -1,141 +1,20 @@
 """The hgreg-3d network (SPEC 2): stacked hourglass with a depth-regression head.
 
 NHWC, flax.linen, pure. Parameter names are explicit and stable because they
-are the checkpoint format (and `convert.py` maps the authors' PyTorch keys
-onto them). Outputs are named: {'heatmaps': [stacks, B, H/4, W/4, J],
-'depth': [B, J]}, always float32 whatever the compute dtype.
+are the checkpoint format (and `weights/convert.py` maps the authors' PyTorch
+keys onto them). Outputs are named: {'heatmaps': [stacks, B, H/4, W/4, J],
+'depth': [B, J]}, always float32 whatever the compute dtype. The layers and
+their CPU forms are in layers.py and cpu_convs.py.
 """
 
 import functools
 from collections.abc import Callable
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from pose3d_jax import rows_grad_dot, split_grad_conv
-
-BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
-BN_EPSILON = 1e-5
-
-
-def max_pool_2x2(x):
-    """2x2 max pooling, stride 2, as a reshape and max.
-
-    Same values as nn.max_pool; XLA:CPU differentiates this form several times
-    faster than reduce_window.
-    """
-    b, h, w, c = x.shape
-    return jnp.max(x.reshape(b, h // 2, 2, w // 2, 2, c), axis=(2, 4))
-
-
-def upsample_2x(x):
-    """Nearest-neighbour upsampling by 2 as a broadcast and reshape."""
-    b, h, w, c = x.shape
-    x = jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c))
-    return x.reshape(b, 2 * h, 2 * w, c)
-
-
-def _conv_params(module, x, kernel_size):
-    """nn.Conv's kernel [*kernel_size, in, out] and bias [out] (same names, shapes and
-    initialisers, so checkpoints are shared), promoted with x to module.dtype."""
-    kernel = module.param(
-        "kernel",
-        nn.linear.default_kernel_init,  # nn.Conv's
-        (*kernel_size, x.shape[-1], module.features),
-        module.param_dtype,
-    )
-    zeros = nn.initializers.zeros_init()
-    bias = module.param("bias", zeros, (module.features,), module.param_dtype)
-    return nn.dtypes.promote_dtype(x, kernel, bias, dtype=module.dtype)
-
-
-class PointwiseConv(nn.Module):
-    """A 1x1 convolution as one matmul over the channels.
-
-    Same parameters (kernel [1, 1, in, out], bias [out]), initialisation and
-    values as nn.Conv(features, (1, 1)); XLA:CPU runs this form and its
-    gradients 2-3x faster than a 1x1 convolution, and two thirds of this
-    network's convolutions are 1x1. The weight gradient is one matmul over the
-    pixels as rows (rows_grad_dot.py).
-    """
-
-    features: int
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x):
-        x, kernel, bias = _conv_params(self, x, (1, 1))
-        return rows_grad_dot.matmul_rows_grad(x, kernel[0, 0]) + bias
-
-
-class SplitGradConv(nn.Module):
-    """nn.Conv(features, (3, 3), padding=((1, 1), (1, 1))) whose weight gradient is
-    summed over cache-sized pieces of the input (split_grad_conv.py; faster on XLA:CPU).
-
-    Same parameters (kernel [3, 3, in, out], bias [out]), initialisation and
-    values as that nn.Conv.
-    """
-
-    features: int
-    dtype: Any = None
-    param_dtype: Any = jnp.float32
-    piece_elements: int = split_grad_conv.PIECE_ELEMENTS
-
-    @nn.compact
-    def __call__(self, x):
-        x, kernel, bias = _conv_params(self, x, (3, 3))
-        return split_grad_conv.conv3x3_split_grad(x, kernel, self.piece_elements) + bias
-
-
-def conv_layer(features, kernel_size, *, pointwise_as_dot, split_weight_grads=False, **kwargs):
-    """nn.Conv; or PointwiseConv for a plain 1x1 kernel (no strides or padding
-    given) when pointwise_as_dot; or SplitGradConv for a stride-1 3x3 kernel with
-    one pixel of padding when split_weight_grads."""
-    plain = not {"strides", "padding"} & kwargs.keys()
-    if pointwise_as_dot and plain and tuple(kernel_size) == (1, 1):
-        return PointwiseConv(features, **kwargs)
-    same_3x3 = tuple(kernel_size) == (3, 3) and "strides" not in kwargs
-    if split_weight_grads and same_3x3 and kwargs.get("padding") == split_grad_conv.PADDING:
-        return SplitGradConv(features, **{k: v for k, v in kwargs.items() if k != "padding"})
-    return nn.Conv(features, kernel_size, **kwargs)
-
-
-def pointwise_as_dot_by_default():
-    """Matmul 1x1 convolutions on the CPU only: GPUs keep cuDNN's convolutions."""
-    return jax.default_backend() == "cpu"
-
-
-def layer_factories(
-    dtype=jnp.float32,
-    *,
-    train,
-    bn_axis_name=None,
-    pointwise_as_dot=None,
-    split_weight_grads=None,
-):
-    """(norm, conv): the BatchNorm and convolution constructors every layer of the
-    network is built with (PyTorch's BatchNorm constants; the CPU forms of the
-    1x1 and 3x3 convolutions where pointwise_as_dot / split_weight_grads, None:
-    on the CPU backend only)."""
-    norm = functools.partial(
-        nn.BatchNorm,
-        use_running_average=not train,
-        momentum=BN_MOMENTUM,
-        epsilon=BN_EPSILON,
-        dtype=dtype,
-        axis_name=bn_axis_name if train else None,
-    )
-    on_cpu = pointwise_as_dot_by_default()  # both CPU forms default to the CPU backend
-    conv = functools.partial(
-        conv_layer,
-        dtype=dtype,
-        pointwise_as_dot=on_cpu if pointwise_as_dot is None else pointwise_as_dot,
-        split_weight_grads=on_cpu if split_weight_grads is None else split_weight_grads,
-    )
-    return norm, conv
+from pose3d_jax.model.layers import layer_factories, max_pool_2x2, upsample_2x
 
 
 class Residual(nn.Module):

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from pose3d_jax import augment
+from pose3d_jax.data import augment
 
 TRAIN_SPLIT = "train"
 TRAIN_KEYS = augment.INPUT_KEYS  # what the device-side augmentation reads

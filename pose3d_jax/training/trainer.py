@@ -16,9 +16,11 @@ import orbax.checkpoint as ocp
 from clu import metric_writers
 
 from pose3d_jax import checkpoint as ckpt
-from pose3d_jax import evaluate, fileio, train
+from pose3d_jax import fileio
 from pose3d_jax import model as model_lib
-from pose3d_jax.progress import Progress
+from pose3d_jax.evaluation import metrics, predict, protocols
+from pose3d_jax.training import train
+from pose3d_jax.training.progress import Progress
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -105,26 +107,26 @@ def headline_metrics(name, summary):
     """The few numbers of an evaluation worth a scalar summary."""
     if name == "h36m":
         return {
-            "h36m_mpjpe_mm": summary["mpjpe"][evaluate.metrics.ALL],
-            "h36m_pa_mpjpe_mm": summary["pa_mpjpe"][evaluate.metrics.ALL],
+            "h36m_mpjpe_mm": summary["mpjpe"][metrics.ALL],
+            "h36m_pa_mpjpe_mm": summary["pa_mpjpe"][metrics.ALL],
         }
     if name == "mpii":
         return {"mpii_pckh": summary["pckh"]["Mean"]}
     if name == "mpi_inf_3dhp":
         scene = summary["scene"]
         return {
-            "mpi_inf_3dhp_pck": scene["pck"][evaluate.metrics.ALL],
-            "mpi_inf_3dhp_auc": scene["auc"][evaluate.metrics.ALL],
+            "mpi_inf_3dhp_pck": scene["pck"][metrics.ALL],
+            "mpi_inf_3dhp_auc": scene["auc"][metrics.ALL],
         }
     return {}
 
 
 def run_evaluation(config, state, eval_model):
     """Evaluates the current weights on every configured eval set that exists."""
-    from pose3d_jax import input_pipeline
+    from pose3d_jax.data import input_pipeline
 
     variables = jax.device_get(train.unreplicate(state).model_variables())
-    predict_fn = evaluate.make_eval_predict_fn(
+    predict_fn = predict.make_eval_predict_fn(
         eval_model, variables, ckpt.INPUT_RGB_255, input_res=config.data.input_res
     )
     results = {}
@@ -141,8 +143,8 @@ def run_evaluation(config, state, eval_model):
         batches = input_pipeline.numpy_iterator(ds)
         if config.eval.max_batches > 0:
             batches = itertools.islice(batches, config.eval.max_batches)
-        summary = evaluate.evaluate_dataset(
-            predict_fn, batches, evaluate.protocol_for(name, config)
+        summary = protocols.evaluate_dataset(
+            predict_fn, batches, protocols.protocol_for(name, config)
         )
         results.update(headline_metrics(name, summary))
     return results
@@ -179,7 +181,7 @@ def host_batches(config, start_step=0):
     Each batch is a dict of arrays [local devices, per-device batch, ...]
     (input_pipeline.create_train_dataset with the config's data and seed).
     """
-    from pose3d_jax import input_pipeline
+    from pose3d_jax.data import input_pipeline
 
     ds = input_pipeline.create_train_dataset(
         config.data.data_dir,
@@ -195,7 +197,7 @@ def host_batches(config, start_step=0):
 
 def device_batches(config, start_step=0):
     """host_batches put on the local devices two steps ahead: what the loop steps on."""
-    from pose3d_jax import input_pipeline
+    from pose3d_jax.data import input_pipeline
 
     return input_pipeline.prefetch_to_device(host_batches(config, start_step), size=2)
 

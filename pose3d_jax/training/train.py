@@ -16,7 +16,9 @@ import numpy as np
 import optax
 from flax import struct
 
-from pose3d_jax import augment, geometry, losses
+from pose3d_jax import geometry
+from pose3d_jax.data import augment
+from pose3d_jax.training import losses
 
 AXIS = "batch"  # the pmap axis: gradients, BatchNorm statistics and metrics average over it
 

@@ -21,14 +21,14 @@ def mean_pose_mm(joints_3d_mm, root=skeleton.EVAL_ROOT):
 
 def training_mean_pose(data_dir, name="h36m", split=TRAIN_SPLIT):
     """Mean root-relative pose of a prepared split's 3D labels (images are not decoded)."""
-    from pose3d_jax import input_pipeline  # TensorFlow only when shards are read
+    from pose3d_jax.data import input_pipeline  # TensorFlow only when shards are read
 
     labels = input_pipeline.read_labels(data_dir, name, split, ("joints_3d_mm",))
     return mean_pose_mm(labels["joints_3d_mm"])
 
 
 def mean_pose_predict_fn(mean_pose):
-    """A predict_fn for evaluate.evaluate_dataset that always answers `mean_pose`.
+    """A predict_fn for protocols.evaluate_dataset that always answers `mean_pose`.
 
     The H36M protocol scales the prediction to the training bone sum and moves
     it to the true pelvis, so the mean pose is scored exactly as a network is.

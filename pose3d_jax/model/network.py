@@ -1,6 +1,6 @@
 """The trained network as a function: restore, feed, decode, map back.
 
-Shared by evaluation (evaluate.py) and inference (predictor.py, infer.py), so
+Shared by evaluation (evaluation/) and inference (predictor.py, images.py), so
 the input convention of a checkpoint (RGB/255 for Torch7 and this project,
 BGR/256 for the authors' PyTorch port) and the decoding of its outputs live
 in one place. A checkpoint's meta carries everything needed; no config file.
@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pose3d_jax import checkpoint, geometry, model, skeleton
+from pose3d_jax import checkpoint, geometry, skeleton
+from pose3d_jax.model import hourglass
 
 DEFAULT_INPUT_RES = 256
 HEATMAP_STRIDE = 4  # heatmap pixels * 4 = input pixels
@@ -66,7 +67,7 @@ def init_variables(net, input_res=DEFAULT_INPUT_RES, seed=0):
 def random_meta(model_config, input_res=DEFAULT_INPUT_RES, seed=0) -> dict:
     """Meta of an untrained checkpoint, labelled as such."""
     return {
-        "model": model.model_meta(model_config),
+        "model": hourglass.model_meta(model_config),
         "input": {**checkpoint.INPUT_RGB_255, "res": int(input_res)},
         "source": f"random initialisation (seed {seed}); UNTRAINED, predictions are meaningless",
     }
@@ -74,7 +75,7 @@ def random_meta(model_config, input_res=DEFAULT_INPUT_RES, seed=0) -> dict:
 
 def write_random_checkpoint(directory, model_config, *, input_res=DEFAULT_INPUT_RES, seed=0):
     """Writes an untrained checkpoint (tests, the notebook's fallback); returns its step dir."""
-    variables = init_variables(model.create_model(model_config), input_res, seed)
+    variables = init_variables(hourglass.create_model(model_config), input_res, seed)
     meta = random_meta(model_config, input_res, seed)
     return checkpoint.write_inference_checkpoint(directory, variables, meta)
 
@@ -98,7 +99,7 @@ def network_from_variables(variables, meta, step_dir=None) -> Network:
     where = step_dir or "in memory"
     _check_input_convention(meta, where)
     try:
-        net = model.create_model(meta["model"])
+        net = hourglass.create_model(meta["model"])
     except (KeyError, TypeError, ValueError) as err:
         raise checkpoint.CheckpointError(
             f"checkpoint '{where}' has an unusable model config ({err!r}); "

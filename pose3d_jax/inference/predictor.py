@@ -1,0 +1,149 @@
+"""The notebook-facing predictor: images in, 2D and 3D joints out.
+
+    from pose3d_jax import Predictor
+    predictor = Predictor.from_checkpoint(None)      # or a path
+    result = predictor("photo.jpg")                  # or an HxWxC RGB array
+    result.joints_2d, result.confidence, result.joints_3d_mm, result.joint_names
+
+As in the original demo the person is assumed centred (centre = image centre,
+box side = the image's longer side) unless a box is given or detection is
+asked for (crops.py). The network runs jitted on padded fixed-size batches.
+"""
+
+import dataclasses
+import os
+import warnings
+
+import numpy as np
+
+from pose3d_jax import skeleton
+from pose3d_jax.inference import image_io
+from pose3d_jax.inference.crops import Crop, choose_crop, crop_image
+from pose3d_jax.model import network
+
+DEFAULT_BATCH_SIZE = 8
+
+# What the numbers of a Prediction mean, written into every JSON result.
+CONVENTIONS = {
+    "joints_2d": "original-image pixels (x, y); pixel i spans [i, i + 1), its centre is i + 0.5",
+    "confidence": "heatmap maximum per joint (higher is surer; not a probability)",
+    "joints_3d_mm": (
+        "millimetres relative to the pelvis, camera axes (x right, y down, z away from the "
+        "camera), scaled so the 14 bones sum to the Human3.6M mean skeleton "
+        f"({skeleton.MEAN_SKELETON_BONE_SUM_MM:.0f} mm): the true size is unknown"
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One person's pose.
+
+    Attributes:
+      joint_names: the 16 joint names (skeleton.JOINT_NAMES).
+      joints_2d: [16, 2] (x, y) in original-image pixels (pixel i spans [i, i + 1)).
+      confidence: [16] heatmap maxima (higher is surer; not a probability).
+      joints_3d_mm: [16, 3] pelvis-relative, camera axes (x right, y down, z away),
+        scaled so the 14 bones sum to the H36M mean skeleton (the true size is unknown).
+      crop: the Crop that was used.
+      image_size: (width, height) of the image.
+    """
+
+    joint_names: tuple[str, ...]
+    joints_2d: np.ndarray
+    confidence: np.ndarray
+    joints_3d_mm: np.ndarray
+    crop: Crop
+    image_size: tuple[int, int]
+
+    def to_dict(self):
+        """A JSON-ready dict."""
+        return {
+            "joint_names": list(self.joint_names),
+            "image_size": list(self.image_size),
+            "joints_2d": np.round(self.joints_2d, 3).tolist(),
+            "confidence": np.round(self.confidence, 5).tolist(),
+            "joints_3d_mm": np.round(self.joints_3d_mm, 2).tolist(),
+            "root_joint": skeleton.JOINT_NAMES[skeleton.EVAL_ROOT],
+            "crop": self.crop.to_dict(),
+            "conventions": CONVENTIONS,
+        }
+
+
+class Predictor:
+    """Runs a restored network on images; see the module docstring."""
+
+    def __init__(self, loaded: network.Network, batch_size=DEFAULT_BATCH_SIZE, max_pixels=None):
+        self.network = loaded
+        self.batch_size = int(batch_size)
+        self.max_pixels = image_io.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+        self._forward = network.make_forward(loaded.model)
+
+    @classmethod
+    def from_checkpoint(cls, path=None, **kwargs):
+        """A Predictor for the checkpoint at `path` (default place when None).
+
+        Raises:
+          checkpoint.CheckpointError: saying how to get or fix a checkpoint.
+        """
+        return cls(network.load_network(path), **kwargs)
+
+    def load(self, image):
+        """An image argument (path or array) as RGB uint8 [H, W, 3]."""
+        if isinstance(image, (str, os.PathLike)):
+            return image_io.load_image(image, self.max_pixels)
+        return image_io.to_rgb_uint8(np.asarray(image))  # NumPy, PIL, JAX arrays
+
+    def __call__(self, image, bbox=None, *, detect=False) -> Prediction:
+        """The pose in one image (a path or an HxWxC RGB array); bbox is [x, y, w, h]."""
+        return self.predict_batch([image], None if bbox is None else [bbox], detect=detect)[0]
+
+    def predict_batch(self, images, bboxes=None, *, detect=False) -> list[Prediction]:
+        """Poses of several images, batch_size at a time (one compile per batch shape)."""
+        images = [self.load(image) for image in images]
+        bboxes = [None] * len(images) if bboxes is None else list(bboxes)
+        crops = [choose_crop(im, b, detect) for im, b in zip(images, bboxes, strict=True)]
+        for crop in crops:
+            if crop.note:
+                warnings.warn(crop.note, stacklevel=2)
+        return self.predict_crops(images, crops)
+
+    def predict_crops(self, images, crops, *, pad_to=None) -> list[Prediction]:
+        """Poses for loaded RGB uint8 images and their chosen crops.
+
+        Batches are padded to `pad_to` (default: min(batch_size, len(images))),
+        so a caller feeding a stream in pieces compiles one shape only.
+        """
+        pairs = list(zip(images, crops, strict=True))
+        results = []
+        chunk = pad_to or max(1, min(self.batch_size, len(pairs)))
+        for start in range(0, len(pairs), chunk):
+            results.extend(self._run(pairs[start : start + chunk], chunk))
+        return results
+
+    def _run(self, part, padded_size):
+        res = self.network.input_res
+        cropped = [crop_image(image, crop, res) for image, crop in part]
+        inputs = np.zeros((padded_size, res, res, 3), np.float32)
+        inputs[: len(part)] = np.stack([c for c, _ in cropped]).astype(np.float32) / 255.0
+        inputs = network.to_network_input(inputs, self.network.input_convention, xp=np)
+        out = {k: np.asarray(v) for k, v in self._forward(self.network.variables, inputs).items()}
+        matrices = np.stack([m for _, m in cropped])
+        n = len(part)
+        joints_2d = network.heatmap_to_image(
+            out["points"][:n], matrices, heatmap_res=self.network.heatmap_res, input_res=res
+        )
+        joints_3d = network.joints_3d_mm(
+            out["points"][:n], out["depth"][:n], self.network.heatmap_res
+        )
+        return [
+            Prediction(
+                joint_names=skeleton.JOINT_NAMES,
+                joints_2d=joints_2d[i],
+                confidence=out["confidence"][i],
+                joints_3d_mm=joints_3d[i],
+                crop=crop,
+                image_size=(image.shape[1], image.shape[0]),
+            )
+            for i, (image, crop) in enumerate(part)
+        ]
