@@ -353,7 +353,7 @@ def test_small_model_overfits_one_batch():
 
 def test_model_modules_do_not_import_tensorflow():
     code = (
-        "import sys; import pose3d_jax.model, pose3d_jax.losses, pose3d_jax.geometry, "
+        "import sys; import pose3d_jax.model, pose3d_jax.training.losses, pose3d_jax.geometry, "
         "pose3d_jax.skeleton; sys.exit(1 if 'tensorflow' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,7 +1,7 @@
 """Host input pipeline: read shards, mix sources, decode JPEGs, batch per device.
 
 The host does I/O and JPEG decoding only (tf.data); cropping, augmentation and
-heatmaps happen on the device in pose3d_jax.augment. This is the only module of
+heatmaps happen on the device in pose3d_jax.data.augment. This is the only module of
 the package that imports TensorFlow, and it hides the accelerators from TF so
 that TF never reserves their memory.
 
