@@ -98,48 +98,48 @@ def render_heatmaps(points, visible, res, sigma=HEATMAP_SIGMA):
     return maps * jnp.asarray(visible, jnp.float32)[..., None, None, :]
 
 
-def heatmap_argmax(heatmaps):
+def heatmap_argmax(heatmaps, xp=jnp):
     """Integer (x, y) of each heatmap's maximum and the maximum itself.
 
     heatmaps [..., H, W, J] -> (indices [..., J, 2] int32, maxvals [..., J]).
     """
-    height, width = heatmaps.shape[-3], heatmaps.shape[-2]
-    flat = jnp.moveaxis(heatmaps, -1, -3).reshape(heatmaps.shape[:-3] + (heatmaps.shape[-1], -1))
-    index = jnp.argmax(flat, axis=-1)
-    maxvals = jnp.max(flat, axis=-1)
-    xy = jnp.stack([index % width, index // width], axis=-1).astype(jnp.int32)
-    del height
+    width = heatmaps.shape[-2]
+    flat = xp.moveaxis(heatmaps, -1, -3).reshape(heatmaps.shape[:-3] + (heatmaps.shape[-1], -1))
+    index = xp.argmax(flat, axis=-1)
+    maxvals = xp.max(flat, axis=-1)
+    xy = xp.stack([index % width, index // width], axis=-1).astype(xp.int32)
     return xy, maxvals
 
 
-def quarter_offset(heatmaps, indices):
+def quarter_offset(heatmaps, indices, xp=jnp):
     """The +-0.25 px step toward the higher neighbour, 0 on the border.
 
     heatmaps [..., H, W, J], indices [..., J, 2] -> offsets [..., J, 2].
     """
     height, width = heatmaps.shape[-3], heatmaps.shape[-2]
-    flat = jnp.moveaxis(heatmaps, -1, -3).reshape(heatmaps.shape[:-3] + (heatmaps.shape[-1], -1))
+    flat = xp.moveaxis(heatmaps, -1, -3).reshape(heatmaps.shape[:-3] + (heatmaps.shape[-1], -1))
     x, y = indices[..., 0], indices[..., 1]
     inside = (x > 0) & (x < width - 1) & (y > 0) & (y < height - 1)
-    xc, yc = jnp.clip(x, 1, width - 2), jnp.clip(y, 1, height - 2)
+    xc, yc = xp.clip(x, 1, width - 2), xp.clip(y, 1, height - 2)
 
     def value(xs, ys):
-        return jnp.take_along_axis(flat, (ys * width + xs)[..., None], axis=-1)[..., 0]
+        return xp.take_along_axis(flat, (ys * width + xs)[..., None], axis=-1)[..., 0]
 
-    step_x = jnp.sign(value(xc + 1, yc) - value(xc - 1, yc))
-    step_y = jnp.sign(value(xc, yc + 1) - value(xc, yc - 1))
-    offset = 0.25 * jnp.stack([step_x, step_y], axis=-1)
-    return jnp.where(inside[..., None], offset, 0.0)
+    step_x = xp.sign(value(xc + 1, yc) - value(xc - 1, yc))
+    step_y = xp.sign(value(xc, yc + 1) - value(xc, yc - 1))
+    offset = 0.25 * xp.stack([step_x, step_y], axis=-1)
+    return xp.where(inside[..., None], offset, 0.0).astype(xp.float32)
 
 
-def decode_heatmaps(heatmaps):
+def decode_heatmaps(heatmaps, xp=jnp):
     """2D joints from heatmaps (SPEC 6): argmax, quarter-pixel refinement, +0.5.
 
     heatmaps [..., H, W, J] -> (points [..., J, 2] in heatmap pixels, maxvals [..., J]).
+    `xp` is jax.numpy (inside jit) or NumPy (host-side outputs of another runtime).
     """
-    heatmaps = jnp.asarray(heatmaps, jnp.float32)
-    indices, maxvals = heatmap_argmax(heatmaps)
-    points = indices.astype(jnp.float32) + quarter_offset(heatmaps, indices) + 0.5
+    heatmaps = xp.asarray(heatmaps, xp.float32)
+    indices, maxvals = heatmap_argmax(heatmaps, xp)
+    points = indices.astype(xp.float32) + quarter_offset(heatmaps, indices, xp) + 0.5
     return points, maxvals
 
 

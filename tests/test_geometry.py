@@ -79,17 +79,18 @@ def test_subpixel_point_decodes_within_half_a_pixel():
     assert float(jnp.max(jnp.abs(decoded - pts))) <= 0.5
 
 
-def test_decode_quarter_pixel_refinement_by_hand():
+@pytest.mark.parametrize("xp", [np, jnp])
+def test_decode_quarter_pixel_refinement_by_hand_in_numpy_and_jax(xp):
     hm = np.zeros((8, 8, 1), np.float32)
     hm[3, 4, 0] = 1.0
     hm[3, 5, 0] = 0.5  # right neighbour higher: +0.25 in x
     hm[2, 4, 0] = 0.2  # upper neighbour higher: -0.25 in y
-    pts, maxval = geometry.decode_heatmaps(hm)
+    pts, maxval = geometry.decode_heatmaps(hm, xp)
     np.testing.assert_allclose(np.asarray(pts), [[4.75, 3.25]])
-    assert float(maxval[0]) == 1.0
+    assert float(maxval[0]) == 1.0 and np.asarray(pts).dtype == np.float32
     border = np.zeros((8, 8, 1), np.float32)
     border[0, 3, 0], border[0, 4, 0] = 1.0, 0.9
-    np.testing.assert_allclose(np.asarray(geometry.decode_heatmaps(border)[0]), [[3.5, 0.5]])
+    np.testing.assert_allclose(np.asarray(geometry.decode_heatmaps(border, xp)[0]), [[3.5, 0.5]])
 
 
 def test_joints_3d_from_outputs():
