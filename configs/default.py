@@ -46,6 +46,7 @@ def get_config():
     config.train.steps_per_epoch = 4000
     config.train.num_epochs = 60
     config.train.drop_lr_epoch = -1  # divide the LR by 10 at this epoch; -1: never
+    config.train.warmup_steps = 0  # linear LR warm-up over this many steps (the paper: none)
     config.train.reg_weight = 0.0  # depth L2 on H36M samples
     config.train.var_weight = 0.0  # geometric loss on MPII samples
     config.train.init_from = ""  # previous stage's workdir or checkpoint: weights + BN stats

@@ -37,12 +37,26 @@ class TrainState(struct.PyTreeNode):
 
 
 def learning_rate_schedule(train_config):
-    """Constant LR divided by 10 at `drop_lr_epoch` (never when negative)."""
+    """Constant LR divided by 10 at `drop_lr_epoch` (never when negative).
+
+    With `warmup_steps` > 0 (the GPU recipe, configs/gpu_recipe.py) the LR of step s
+    is multiplied by min(1, (s + 1) / warmup_steps): a linear ramp whose first step
+    is not zero, the drop staying at the same step. The paper's recipe has none.
+    """
     base = train_config.learning_rate
     if train_config.drop_lr_epoch < 0:
-        return optax.constant_schedule(base)
-    drop_step = train_config.drop_lr_epoch * train_config.steps_per_epoch
-    return optax.piecewise_constant_schedule(base, {drop_step: 0.1})
+        schedule = optax.constant_schedule(base)
+    else:
+        drop_step = train_config.drop_lr_epoch * train_config.steps_per_epoch
+        schedule = optax.piecewise_constant_schedule(base, {drop_step: 0.1})
+    warmup = int(train_config.get("warmup_steps", 0))  # configs written before the field
+    if warmup <= 0:
+        return schedule
+
+    def warmed_up(step):
+        return schedule(step) * jnp.minimum(1.0, (step + 1) / warmup)
+
+    return warmed_up
 
 
 def create_optimizer(train_config):
