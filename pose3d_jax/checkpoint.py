@@ -27,6 +27,22 @@ INPUT_RGB_255 = {"channel_order": "rgb", "divisor": 255.0}  # Torch7 and this pr
 INPUT_BGR_256 = {"channel_order": "bgr", "divisor": 256.0}  # the authors' PyTorch port
 
 
+# What a checkpoint's weights were trained on (meta['provenance']['kind']).
+TRAINED_ON_SYNTHETIC = "synthetic"  # this project's generator (the demo)
+TRAINED_ON_RELEASE = "release"  # the real datasets' releases
+CONVERTED = "converted"  # the authors' released weights, imported
+UNTRAINED = "untrained"  # random initialisation
+UNKNOWN = "unknown"  # older checkpoints that did not record it
+PROVENANCE_WARNINGS = {
+    TRAINED_ON_SYNTHETIC: (
+        "this checkpoint was trained on synthetic figures (the demo), not on people: its "
+        "poses of real photos are meaningless; convert the authors' weights for real ones "
+        "(python -m pose3d_jax.convert, see README)"
+    ),
+    UNTRAINED: "this checkpoint is UNTRAINED (random initialisation): its poses are noise",
+}
+
+
 class CheckpointError(Exception):
     """A checkpoint that is missing or does not fit; the message says the fix."""
 
@@ -37,6 +53,29 @@ def default_checkpoint_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path("~/.cache/pose3d_jax/demo").expanduser()
+
+
+def provenance(kind, **detail) -> dict:
+    """A meta['provenance'] entry: what the weights were trained on, and details."""
+    return {"kind": kind, **detail}
+
+
+def provenance_kind(meta) -> str:
+    """The provenance kind a meta records; older metas are recognised by their 'source'."""
+    recorded = meta.get("provenance")
+    if isinstance(recorded, dict) and recorded.get("kind"):
+        return recorded["kind"]
+    source = meta.get("source")
+    if isinstance(source, str) and "UNTRAINED" in source:
+        return UNTRAINED
+    if isinstance(source, dict) and source.get("converter") == "pose3d_jax.convert":
+        return CONVERTED
+    return UNKNOWN
+
+
+def provenance_warning(meta) -> str | None:
+    """One line to show a user when the weights cannot give real poses, else None."""
+    return PROVENANCE_WARNINGS.get(provenance_kind(meta))
 
 
 def manager(directory, *, max_to_keep=3, best_metric=None, best_mode="max", with_train=True):

@@ -41,15 +41,17 @@ def _device_inputs(batch):
     return {k: batch[k] if k in batch else defaults[k] for k in augment.INPUT_KEYS}
 
 
-@functools.partial(jax.jit, static_argnames=("net", "input_res", "channel_order", "divisor"))
-def eval_predict(net, variables, inputs, *, input_res, channel_order, divisor):
+@functools.partial(
+    jax.jit, static_argnames=("net", "input_res", "channel_order", "divisor", "flip")
+)
+def eval_predict(net, variables, inputs, *, input_res, channel_order, divisor, flip=False):
     """Centred crops of stored images -> decoded outputs (jitted; see make_eval_predict_fn)."""
     heatmap_res = input_res // network.HEATMAP_STRIDE
     prepared = augment.prepare_eval_batch(inputs, input_res=input_res, heatmap_res=heatmap_res)
     convention = {"channel_order": channel_order, "divisor": divisor}
     images = network.to_network_input(prepared["inputs"], convention)
-    outputs = net.apply(variables, images, train=False)
-    points, maxvals = geometry.decode_heatmaps(outputs["heatmaps"][-1])
+    outputs = network.apply_inference(net, variables, images, flip=flip)
+    points, maxvals = geometry.decode_heatmaps(outputs["heatmaps"])
     return {
         "points": points,
         "confidence": maxvals,
@@ -58,7 +60,7 @@ def eval_predict(net, variables, inputs, *, input_res, channel_order, divisor):
     }
 
 
-def make_eval_predict_fn(net, variables, input_convention, *, input_res=256):
+def make_eval_predict_fn(net, variables, input_convention, *, input_res=256, flip=False):
     """fn(batch) -> NumPy predictions for a batch of stored crops.
 
     The batch's centred crop (augment.prepare_eval_batch) is fed in the
@@ -72,6 +74,7 @@ def make_eval_predict_fn(net, variables, input_convention, *, input_res=256):
       variables: its {'params', 'batch_stats'}, unreplicated (one copy, not pmap's).
       input_convention: meta['input'] of the checkpoint (channel order, divisor).
       input_res: network input side; heatmaps are input_res / 4.
+      flip: average with the mirrored crop's outputs (test-time flip).
     Returns:
       predict(batch) -> {'points' [B, J, 2] heatmap px, 'confidence' [B, J],
       'joints_3d_hm' [B, J, 3] heatmap units, 'matrix' [B, 2, 3] stored px -> input px}.
@@ -80,6 +83,7 @@ def make_eval_predict_fn(net, variables, input_convention, *, input_res=256):
         "input_res": int(input_res),
         "channel_order": input_convention["channel_order"],
         "divisor": float(input_convention["divisor"]),
+        "flip": bool(flip),
     }
 
     def predict_fn(batch):
@@ -91,8 +95,12 @@ def make_eval_predict_fn(net, variables, input_convention, *, input_res=256):
     return predict_fn
 
 
-def predict_fn_for(loaded: network.Network):
+def predict_fn_for(loaded: network.Network, flip=False):
     """make_eval_predict_fn for a restored network.Network."""
     return make_eval_predict_fn(
-        loaded.model, loaded.variables, loaded.input_convention, input_res=loaded.input_res
+        loaded.model,
+        loaded.variables,
+        loaded.input_convention,
+        input_res=loaded.input_res,
+        flip=flip,
     )

@@ -7,7 +7,8 @@
 
 As in the original demo the person is assumed centred (centre = image centre,
 box side = the image's longer side) unless a box is given or detection is
-asked for (crops.py). The network runs jitted on padded fixed-size batches.
+asked for (crops.py). The network runs on padded fixed-size batches in XLA or
+ONNX Runtime (engines.py; `backend=`), optionally with test-time flip (`flip=True`).
 """
 
 import dataclasses
@@ -17,7 +18,7 @@ import warnings
 import numpy as np
 
 from pose3d_jax import skeleton
-from pose3d_jax.inference import image_io
+from pose3d_jax.inference import engines, image_io
 from pose3d_jax.inference.crops import Crop, choose_crop, crop_image
 from pose3d_jax.model import network
 
@@ -73,11 +74,22 @@ class Prediction:
 class Predictor:
     """Runs a restored network on images; see the module docstring."""
 
-    def __init__(self, loaded: network.Network, batch_size=DEFAULT_BATCH_SIZE, max_pixels=None):
+    def __init__(
+        self,
+        loaded: network.Network,
+        batch_size=DEFAULT_BATCH_SIZE,
+        max_pixels=None,
+        *,
+        backend=None,
+        flip=False,
+    ):
+        """backend: 'xla', 'onnxruntime' or None (engines.default_backend()); flip: average
+        with the mirrored crop (test-time flip)."""
         self.network = loaded
         self.batch_size = int(batch_size)
         self.max_pixels = image_io.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-        self._forward = network.make_forward(loaded.model)
+        self.engine = engines.create(loaded, backend)
+        self.flip = bool(flip)
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs):
@@ -126,8 +138,7 @@ class Predictor:
         cropped = [crop_image(image, crop, res) for image, crop in part]
         inputs = np.zeros((padded_size, res, res, 3), np.float32)
         inputs[: len(part)] = np.stack([c for c, _ in cropped]).astype(np.float32) / 255.0
-        inputs = network.to_network_input(inputs, self.network.input_convention, xp=np)
-        out = {k: np.asarray(v) for k, v in self._forward(self.network.variables, inputs).items()}
+        out = network.decode_outputs(self.engine(inputs, flip=self.flip), xp=np)
         matrices = np.stack([m for _, m in cropped])
         n = len(part)
         joints_2d = network.heatmap_to_image(

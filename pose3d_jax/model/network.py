@@ -70,6 +70,7 @@ def random_meta(model_config, input_res=DEFAULT_INPUT_RES, seed=0) -> dict:
         "model": hourglass.model_meta(model_config),
         "input": {**checkpoint.INPUT_RGB_255, "res": int(input_res)},
         "source": f"random initialisation (seed {seed}); UNTRAINED, predictions are meaningless",
+        "provenance": checkpoint.provenance(checkpoint.UNTRAINED, seed=int(seed)),
     }
 
 
@@ -146,20 +147,52 @@ def to_network_input(images_rgb01, convention, xp=jnp):
     return images * (255.0 / float(convention["divisor"]))
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def forward(net, variables, inputs):
-    """The network's decoded outputs for inputs [B, R, R, 3] (jitted; `net` is static).
+def mirror_outputs(outputs, xp=jnp):
+    """Outputs of a mirrored image mapped back to the image: heatmaps mirrored in x,
+    left and right joints swapped (skeleton.FLIP_PERMUTATION), depths swapped."""
+    perm = np.asarray(skeleton.FLIP_PERMUTATION)
+    heatmaps = xp.asarray(outputs["heatmaps"])[..., :, ::-1, :]
+    return {"heatmaps": heatmaps[..., perm], "depth": xp.asarray(outputs["depth"])[..., perm]}
 
-    Returns: points [B, J, 2] (last stack, heatmap pixels), confidence [B, J]
-    (heatmap maximum), depth [B, J] (the raw depth output).
+
+def flip_average(outputs, mirrored_outputs, xp=jnp):
+    """Test-time flip: the mean of an image's outputs and its mirror's, mapped back."""
+    back = mirror_outputs(mirrored_outputs, xp)
+    return {k: 0.5 * (xp.asarray(outputs[k]) + back[k]) for k in ("heatmaps", "depth")}
+
+
+def apply_inference(net, variables, inputs, *, flip=False):
+    """{'heatmaps' [B, H, W, J] of the last stack, 'depth' [B, J]} for network inputs.
+
+    With flip, the batch and its mirror image (x reversed) run as one batch of 2B
+    and their outputs are averaged (flip_average).
     """
+    batch = inputs.shape[0]
+    if flip:
+        inputs = jnp.concatenate([inputs, inputs[:, :, ::-1, :]], axis=0)
     outputs = net.apply(variables, inputs, train=False)
-    points, maxvals = geometry.decode_heatmaps(outputs["heatmaps"][-1])
-    return {"points": points, "confidence": maxvals, "depth": outputs["depth"]}
+    outputs = {"heatmaps": outputs["heatmaps"][-1], "depth": outputs["depth"]}
+    if not flip:
+        return outputs
+    first = {k: v[:batch] for k, v in outputs.items()}
+    return flip_average(first, {k: v[batch:] for k, v in outputs.items()})
+
+
+def decode_outputs(outputs, xp=jnp):
+    """{'points' [B, J, 2] heatmap px, 'confidence' [B, J], 'depth' [B, J]} from the
+    heatmaps and depths of apply_inference (or of an exported network)."""
+    points, maxvals = geometry.decode_heatmaps(outputs["heatmaps"], xp=xp)
+    return {"points": points, "confidence": maxvals, "depth": xp.asarray(outputs["depth"])}
+
+
+@functools.partial(jax.jit, static_argnums=0, static_argnames="flip")
+def forward(net, variables, inputs, flip=False):
+    """apply_inference, jitted (`net` is static): last-stack heatmaps and depths."""
+    return apply_inference(net, variables, inputs, flip=flip)
 
 
 def make_forward(net):
-    """fn(variables, inputs) = forward(net, ...); equal modules share one compilation."""
+    """fn(variables, inputs, flip=False) = forward(net, ...); equal modules share compilations."""
     return functools.partial(forward, net)
 
 

@@ -342,5 +342,8 @@ def convert(model_path, out_dir, *, trust_pickle=False):
             "input_size": input_size,
             "converter": "pose3d_jax.convert",
         },
+        "provenance": checkpoint.provenance(
+            checkpoint.CONVERTED, trained_on="Human3.6M + MPII (the authors' recipe)"
+        ),
     }
     return write_atomically(out, variables, meta), meta

@@ -1,0 +1,1 @@
+"""Deployment: the network as ONNX, StableHLO or a TF SavedModel, with its contract."""

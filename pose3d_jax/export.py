@@ -1,0 +1,85 @@
+"""Command line: the network of a checkpoint as a deployable file.
+
+    python -m pose3d_jax.export --checkpoint DIR --format onnx|stablehlo|savedmodel \
+        --out PATH [--batch N | --batch dynamic]
+
+onnx        PATH is an .onnx file (opset 17); its metadata property 'pose3d_contract'
+            holds the JSON contract (input, outputs, joint names, provenance).
+stablehlo   PATH is a jax.export serialization (load it with jax.export.deserialize);
+            PATH.json beside it holds the contract and the serialization version.
+savedmodel  PATH is a TF SavedModel folder (signature 'serving_default');
+            the contract is PATH/assets.extra/pose3d_contract.json.
+All take a crop [batch, R, R, 3], RGB in [0, 1], and give the last stack's
+heatmaps [batch, R/4, R/4, 16] and the depths [batch, 16]. Each file is
+written whole or not at all.
+"""
+
+import argparse
+import sys
+
+FORMATS = ("onnx", "stablehlo", "savedmodel")
+
+
+def _batch(text):
+    if text == "dynamic":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"--batch must be a positive integer or 'dynamic', got {text!r}"
+        )
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m pose3d_jax.export",
+        description="Export a checkpoint's network to ONNX, StableHLO or a TF SavedModel.",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="training workdir, checkpoint folder or step folder "
+        "(default: $POSE3D_JAX_CHECKPOINT or ~/.cache/pose3d_jax/demo)",
+    )
+    parser.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
+    parser.add_argument("--out", required=True, help="output file (onnx, stablehlo) or folder")
+    parser.add_argument(
+        "--batch", type=_batch, default=None, help="fixed batch size, or 'dynamic' (default)"
+    )
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point; `argv` without the program name (defaults to sys.argv[1:])."""
+    args = build_parser().parse_args(argv)
+    if args.format not in FORMATS:
+        print(
+            f"error: unknown format '{args.format}'; choose one of {', '.join(FORMATS)}.",
+            file=sys.stderr,
+        )
+        return 2
+    from pose3d_jax import checkpoint
+    from pose3d_jax.deploy import exporters
+    from pose3d_jax.model import network
+
+    try:
+        exporters.check_writable(args.out)
+        loaded = network.load_network(args.checkpoint)
+        written = exporters.export(loaded, args.format, args.out, batch=args.batch)
+    except (checkpoint.CheckpointError, exporters.ExportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    warning = checkpoint.provenance_warning(loaded.meta)
+    if warning:
+        print(f"warning: {warning}.", file=sys.stderr)
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
