@@ -3,6 +3,7 @@ schedule shape at the square-root-scaled LR, bfloat16 compute on float32 weights
 No training: schedules are evaluated and the model only traced (jax.eval_shape)."""
 
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -131,3 +132,112 @@ def test_the_recipe_computes_in_bfloat16_on_float32_weights():
     ]
     assert len(activations) > 100
     assert {a.dtype for a in activations} == {jnp.dtype(jnp.bfloat16)}
+
+
+# Compile time: the persistent cache in launch.py, the XLA:GPU flags.
+
+LAUNCH_TWICE = r"""
+import json, sys, time
+import jax, jax.numpy as jnp
+from jax import monitoring
+
+events = {}
+def count(name, **kwargs):
+    events[name] = events.get(name, 0) + 1
+monitoring.register_event_listener(count)
+import types
+import launch
+trainer = types.ModuleType("pose3d_jax.training.trainer")  # stands in (no TensorFlow import)
+trainer.wait_for_everyone = lambda: None
+sys.modules[trainer.__name__] = trainer
+
+def fake_training(config, workdir):
+    # The launch path is set up; a jitted step stands in for the trainer's.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # tiny: always cached
+    def step(w, x):
+        for _ in range(4):
+            x = jnp.tanh(x @ w)
+        return jax.grad(lambda w: jnp.sum(jnp.tanh(x @ w)))(w)
+    start = time.perf_counter()
+    jax.jit(step).lower(jnp.ones((32, 32)), jnp.ones((8, 32))).compile()
+    events["compile_s"] = time.perf_counter() - start
+    events["cache_dir"] = jax.config.jax_compilation_cache_dir
+
+trainer.train_and_evaluate = fake_training
+launch.FLAGS(["launch.py", "--config=configs/synthetic.py", "--workdir=" + sys.argv[1]])
+launch.main(["launch.py"])
+print(json.dumps(events))
+"""
+
+
+def test_a_second_launch_loads_the_compiled_step_from_the_cache(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "POSE3D_JAX_COMPILATION_CACHE": str(cache), "JAX_PLATFORMS": "cpu"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+
+    def launch():
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCH_TWICE, str(tmp_path / "workdir")],
+            cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+            timeout=120, check=True,
+        )  # fmt: skip
+        files = sorted(p.relative_to(cache) for p in cache.rglob("*") if p.is_file())
+        return json.loads(done.stdout.strip().splitlines()[-1]), files
+
+    first, files_first = launch()
+    second, files_second = launch()
+    assert first["cache_dir"] == second["cache_dir"] == str(cache)
+    assert first.get("/jax/compilation_cache/cache_misses", 0) >= 1
+    assert first.get("/jax/compilation_cache/cache_hits", 0) == 0 and files_first
+    assert second.get("/jax/compilation_cache/cache_hits", 0) >= 1
+    assert second.get("/jax/compilation_cache/cache_misses", 0) == 0
+    assert files_second == files_first  # nothing compiled anew, nothing written
+
+
+def test_gpu_flag_profiles_and_the_users_own_flags():
+    from pose3d_jax.runtime import compile_cache as cc
+
+    assert cc.gpu_flags({}) == cc.GPU_FLAG_PROFILES["default"] == ("--xla_gpu_autotune_level=2",)
+    assert cc.gpu_flags({cc.GPU_FLAGS_ENV: "off"}) == () == cc.gpu_flags({cc.GPU_FLAGS_ENV: "0"})
+    assert "--xla_gpu_enable_triton_gemm=false" in cc.gpu_flags({cc.GPU_FLAGS_ENV: "fast"})
+    with pytest.raises(ValueError, match="default, fast, off"):
+        cc.gpu_flags({cc.GPU_FLAGS_ENV: "fastest"})
+    # The user's value of a flag wins; other flags are kept as they are.
+    merged = cc.merge_xla_flags(
+        "--xla_gpu_autotune_level=4 --xla_dump_to=/tmp/d", cc.GPU_FLAG_PROFILES["fast"]
+    )
+    assert merged.split() == [
+        "--xla_gpu_autotune_level=4",
+        "--xla_dump_to=/tmp/d",
+        "--xla_gpu_enable_triton_gemm=false",
+    ]
+
+
+def test_gpu_flags_apply_only_where_a_gpu_backend_will_start(monkeypatch):
+    from pose3d_jax.runtime import compile_cache as cc
+
+    environ = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    monkeypatch.setattr(cc, "gpu_backend_expected", lambda environ=None: False)
+    assert cc.apply_gpu_flags(environ) == () and environ["XLA_FLAGS"].count("--") == 1
+    monkeypatch.setattr(cc, "gpu_backend_expected", lambda environ=None: True)
+    monkeypatch.setattr(cc, "_backend_started", lambda: True)  # too late: XLA read its flags
+    assert cc.apply_gpu_flags(environ) == ()
+    monkeypatch.setattr(cc, "_backend_started", lambda: False)
+    assert cc.apply_gpu_flags(environ) == ("--xla_gpu_autotune_level=2",)
+    assert environ["XLA_FLAGS"].split()[-1] == "--xla_gpu_autotune_level=2"
+    assert cc.apply_gpu_flags({**environ, cc.GPU_FLAGS_ENV: "off"}) == ()
+
+
+def test_no_gpu_backend_is_expected_under_jax_platforms_cpu():
+    import jax
+
+    from pose3d_jax.runtime import compile_cache as cc
+
+    if jax.config.jax_platforms:
+        pytest.skip(f"jax_platforms is set to {jax.config.jax_platforms!r} in this process")
+    assert not cc.gpu_backend_expected({"JAX_PLATFORMS": "cpu"})

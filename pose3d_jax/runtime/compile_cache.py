@@ -12,6 +12,15 @@ Two processes may share the folder: a size limit makes JAX's cache take a file
 lock around every read and write (jax/_src/lru_cache.py; without a limit it
 writes entries unlocked), and a damaged entry is a warning and a recompile, not
 an error. The cache is trusted code: do not point it at a folder others can write.
+
+On GPUs the cache also keeps XLA's per-fusion autotuning results (the
+`xla_gpu_per_fusion_autotune_cache_dir` subfolder, written by process 0 only), so
+a changed program re-tunes only the fusions it has not seen. `apply_gpu_flags()`
+adds XLA:GPU flags that shorten the first compile (GPU_FLAG_PROFILES; before the
+backend starts, on a machine with a CUDA plugin only); `POSE3D_JAX_XLA_GPU_FLAGS`
+picks a profile ("default", "fast", or "off": XLA's own settings). A flag the user
+already put in XLA_FLAGS is left as the user set it. The cache key includes
+XLA_FLAGS: executables compiled under another profile are not reused.
 """
 
 import hashlib
@@ -25,6 +34,21 @@ DEFAULT_ROOT = "~/.cache/pose3d_jax/compilation_cache"
 MAX_BYTES = 4 << 30  # least recently used entries go first beyond this
 MIN_COMPILE_SECONDS = 0.5  # quicker compiles are not worth a disk entry
 XLA_CACHES = "xla_gpu_per_fusion_autotune_cache_dir"  # GPU autotuning results too
+
+GPU_FLAGS_ENV = "POSE3D_JAX_XLA_GPU_FLAGS"
+# Flags of jaxlib 0.10.2's XLA (debug_options_flags; each marked [Stable] there).
+GPU_FLAG_PROFILES = {
+    # Autotune level 2 of 4: XLA still times every GEMM and convolution candidate on
+    # initialised buffers, but skips re-initialising the outputs between candidates
+    # and comparing each candidate's result with the reference one (levels 3 and 4).
+    "default": ("--xla_gpu_autotune_level=2",),
+    # And no Triton GEMM fusions: dots go to cuBLAS, so the autotuner has no Triton
+    # tilings to compile and time (the bfloat16 compile spent 42 of 84 s on an H100
+    # choosing them, benchmarks/README.md). Can lose the fusions' speed: measure it.
+    "fast": ("--xla_gpu_autotune_level=2", "--xla_gpu_enable_triton_gemm=false"),
+    "off": (),
+}
+CUDA_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin")
 
 
 def machine_tag() -> str:
@@ -72,3 +96,60 @@ def enable(environ=None) -> Path | None:
     jax.config.update("jax_persistent_cache_enable_xla_caches", XLA_CACHES)
     compilation_cache.reset_cache()  # a compile before this call initialised it without a folder
     return directory
+
+
+def gpu_flags(environ=None) -> tuple[str, ...]:
+    """The XLA:GPU flags of the profile `POSE3D_JAX_XLA_GPU_FLAGS` names (default: "default")."""
+    environ = os.environ if environ is None else environ
+    name = environ.get(GPU_FLAGS_ENV, "default").strip().lower() or "default"
+    if name in OFF:
+        name = "off"
+    if name not in GPU_FLAG_PROFILES:
+        raise ValueError(
+            f"{GPU_FLAGS_ENV}={name!r}: expected one of {', '.join(GPU_FLAG_PROFILES)}"
+        )
+    return GPU_FLAG_PROFILES[name]
+
+
+def merge_xla_flags(current: str, flags) -> str:
+    """`current` XLA_FLAGS with each of `flags` appended unless its name is already set."""
+    have = {item.split("=", 1)[0] for item in current.split()}
+    added = [flag for flag in flags if flag.split("=", 1)[0] not in have]
+    return " ".join([*current.split(), *added])
+
+
+def gpu_backend_expected(environ=None) -> bool:
+    """Whether JAX will start a CUDA backend: a CUDA plugin is installed and
+    JAX_PLATFORMS (or jax_platforms) does not exclude it. Starts no backend."""
+    import importlib.util
+
+    import jax
+
+    environ = os.environ if environ is None else environ
+    platforms = jax.config.jax_platforms or environ.get("JAX_PLATFORMS", "")
+    if platforms and not {"cuda", "gpu"} & {p.strip() for p in platforms.split(",")}:
+        return False
+    return any(importlib.util.find_spec(name) is not None for name in CUDA_PLUGINS)
+
+
+def apply_gpu_flags(environ=None) -> tuple[str, ...]:
+    """Adds the profile's XLA:GPU flags to `environ`'s XLA_FLAGS (os.environ) when a GPU
+    backend is expected; returns the flags added. Call it before JAX starts a backend
+    (XLA reads XLA_FLAGS once, then): after that it changes nothing and returns ()."""
+    environ = os.environ if environ is None else environ
+    flags = gpu_flags(environ)
+    if not flags or not gpu_backend_expected(environ) or _backend_started():
+        return ()
+    current = environ.get("XLA_FLAGS", "")
+    merged = merge_xla_flags(current, flags)
+    environ["XLA_FLAGS"] = merged
+    return tuple(flag for flag in merged.split() if flag not in current.split())
+
+
+def _backend_started() -> bool:
+    try:
+        from jax._src import xla_bridge
+
+        return xla_bridge.backends_are_initialized()
+    except (ImportError, AttributeError):  # a JAX without it: assume not yet
+        return False
