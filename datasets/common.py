@@ -10,6 +10,7 @@ at about 1:1 resolution.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import cv2
@@ -145,12 +146,24 @@ def make_example(image_bgr, center, scale, joints_2d, visible, depth=None) -> di
 
 
 class PoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    """What the three builders share: version, features, options, the raw folder.
+    """What the three builders share: version, features, options, the raw folder,
+    and the two ways of generating examples.
 
     Subclasses set `name`, MANUAL_DOWNLOAD_INSTRUCTIONS and DESCRIPTION and
-    implement `_extra_features` and `_split_generators`. Examples keep the order
-    in which they are generated (training splits are permuted with a fixed seed
-    by the builders), so evaluation splits read back in file order.
+    implement four hooks:
+      - `_extra_features()`: their features beyond common_features();
+      - `load(raw)`: the release's annotations (any errors in them are raised
+        here, in the main process, before any image is read);
+      - `plan(raw, annotations)`: {split: rows}, each row a small picklable
+        value (an index, a tuple) naming one example, in the split's order;
+      - `example(raw, annotations, row, images)`: the features of one row, or
+        None when its image is bad and skipped (`images` is an errors.BadImages).
+
+    Examples are keyed by their position in the split, so both the plain path
+    (a Python generator, one process) and the Apache Beam path (used when the
+    download config carries Beam options, e.g. `prepare --workers N` or
+    `tfds build --beam_pipeline_options=...`) write the same records in the
+    same order: TFDS writes examples sorted by key when shuffling is disabled.
     """
 
     VERSION = tfds.core.Version(SHARD_VERSION)
@@ -161,10 +174,26 @@ class PoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def __init__(self, *, skip_bad_images: bool = False, **kwargs):
         """skip_bad_images: leave out (and count) missing or damaged images instead of failing."""
         self.skip_bad_images = skip_bad_images
+        self.use_beam = False
         super().__init__(**kwargs)
+
+    # ---- the hooks ----
 
     def _extra_features(self) -> dict:
         raise NotImplementedError
+
+    @classmethod
+    def load(cls, raw: Path):
+        raise NotImplementedError
+
+    def plan(self, raw: Path, annotations) -> dict[str, list]:
+        raise NotImplementedError
+
+    @classmethod
+    def example(cls, raw: Path, annotations, row, images: errors.BadImages) -> dict | None:
+        raise NotImplementedError
+
+    # ---- TFDS ----
 
     def _info(self) -> tfds.core.DatasetInfo:
         features = tfds.features.FeaturesDict(common_features() | self._extra_features())
@@ -174,6 +203,35 @@ class PoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             features=features,
             disable_shuffling=True,
         )
+
+    def _generate_splits(self, dl_manager, download_config):
+        self.use_beam = (
+            download_config.beam_options is not None or download_config.beam_runner is not None
+        )
+        if self.use_beam:
+            expose_repository_to_workers()
+        return super()._generate_splits(dl_manager, download_config)
+
+    def _split_generators(self, dl_manager):
+        raw = self.raw_dir(dl_manager)
+        annotations = self.load(raw)
+        rows = {split: list(r) for split, r in self.plan(raw, annotations).items() if len(r)}
+        if self.use_beam:
+            make = lambda split, r: beam_examples(self.name, raw, split, r, self.skip_bad_images)
+        else:
+            make = lambda split, r: self._generate_examples(raw, annotations, split, r)
+        return {split: make(split, r) for split, r in rows.items()}
+
+    def _generate_examples(self, raw, annotations, split, rows):
+        images = errors.BadImages(self.skip_bad_images, self.name)
+        written = 0
+        for position, row in enumerate(rows):
+            features = self.example(raw, annotations, row, images)
+            if features is None:
+                continue
+            written += 1
+            yield position, features
+        images.report(split, written)
 
     def raw_dir(self, dl_manager) -> Path:
         """The manual (raw) folder, or one clear error when it is missing or empty."""
@@ -190,3 +248,75 @@ class PoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def train_order(self, count: int) -> np.ndarray:
         """A fixed permutation, so training shards are not in video or image order."""
         return np.random.default_rng(self.TRAIN_ORDER_SEED).permutation(count)
+
+
+# ---- the Apache Beam path ----
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+BUILDER_MODULES = {  # name: module, for workers (the `tfds` command imports `h36m.h36m`)
+    "h36m": "datasets.h36m.h36m",
+    "mpii": "datasets.mpii.mpii",
+    "mpi_inf_3dhp": "datasets.mpi_inf_3dhp.mpi_inf_3dhp",
+}
+_ANNOTATIONS: dict = {}  # per worker process: (name, raw) -> annotations
+
+
+def expose_repository_to_workers() -> None:
+    """Beam's local worker processes import this package: put the repository on
+    their PYTHONPATH (they inherit the environment)."""
+    root = str(REPOSITORY_ROOT)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+def _builder_class(name: str):
+    import importlib
+
+    module = importlib.import_module(BUILDER_MODULES[name])
+    return next(
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, PoseBuilder) and v.name == name
+    )
+
+
+class BeamExamples:
+    """The Beam worker's function: (position, row) -> [(position, features)].
+
+    Holds only names and paths; each worker process reads the annotations once.
+    """
+
+    def __init__(self, name: str, raw: Path, skip_bad_images: bool):
+        self.name, self.raw, self.skip = name, str(raw), skip_bad_images
+
+    def __call__(self, item):
+        position, row = item
+        cls = _builder_class(self.name)
+        key = (self.name, self.raw)
+        if key not in _ANNOTATIONS:
+            _ANNOTATIONS[key] = cls.load(Path(self.raw))
+        images = errors.BadImages(self.skip, self.name)
+        features = cls.example(Path(self.raw), _ANNOTATIONS[key], row, images)
+        if features is None:
+            from apache_beam.metrics import Metrics
+
+            Metrics.counter(self.name, "skipped_bad_images").inc()
+            return []
+        return [(position, features)]
+
+
+def beam_examples(name: str, raw: Path, split: str, rows: list, skip_bad_images: bool):
+    """A Beam PTransform yielding the split's (position, features).
+
+    Reshuffle spreads the rows over the workers (beam.Create alone is one bundle).
+    """
+    import apache_beam as beam
+
+    return (
+        beam.Create(list(enumerate(rows)))
+        | f"{split}_spread" >> beam.Reshuffle()
+        | f"{split}_examples" >> beam.FlatMap(BeamExamples(name, raw, skip_bad_images))
+    )

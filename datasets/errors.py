@@ -72,23 +72,33 @@ def read_image(path: Path) -> np.ndarray:
 
 
 class BadImages:
-    """Reads images, raising on the first bad one or, when skipping, counting them."""
+    """Reads images, raising on the first bad one or, when skipping, counting them.
+
+    The last image read is kept, so persons of one picture (adjacent rows of
+    MPII) decode it once.
+    """
 
     def __init__(self, skip: bool, dataset: str):
         self.skip = skip
         self.dataset = dataset
         self.count = 0
+        self._last: tuple[Path, np.ndarray | None] | None = None
 
     def read(self, path: Path) -> np.ndarray | None:
         """The image, or None when it is bad and bad images are skipped."""
+        path = Path(path)
+        if self._last is not None and self._last[0] == path:
+            return self._last[1]
         try:
-            return read_image(path)
+            image = read_image(path)
         except DatasetError as error:
             if not self.skip:
                 raise
             self.count += 1
             logging.warning("%s: skipping (%s)", self.dataset, error)
-            return None
+            image = None
+        self._last = (path, image)
+        return image
 
     def report(self, split: str, written: int) -> None:
         """Logs the skipped count; an error if nothing at all could be read."""
@@ -99,3 +109,13 @@ class BadImages:
                 f"{self.dataset}/{split}: no example could be written ({self.count} bad images); "
                 "check the raw folder against datasets/README.md"
             )
+
+
+def message_in(error: BaseException) -> str | None:
+    """The DatasetError message inside an exception that Apache Beam re-raised
+    from a worker (it wraps the worker's traceback in its own error), or None."""
+    for line in str(error).splitlines():
+        _, found, rest = line.partition(f"{DatasetError.__name__}: ")
+        if found and rest.strip():
+            return rest.strip().rstrip("'\"]")
+    return None

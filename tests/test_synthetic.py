@@ -12,6 +12,7 @@ import scipy.io
 from data_fixtures import tiny_raw  # noqa: F401
 
 from datasets import synthetic
+from datasets.synthetic import mpi_inf_3dhp_raw
 from pose3d_jax import geometry, skeleton
 
 REAL_MPII_VALID = Path(__file__).resolve().parents[2] / "shared" / "data" / "mpii_valid.h5"
@@ -45,10 +46,25 @@ def _h36m_metas(root: Path):
         yield folder, scipy.io.loadmat(folder / "matlab_meta.mat")
 
 
+def _h5_contents(f: h5py.File) -> dict:
+    """Every dataset of an HDF5 file by path, MATLAB cell references followed."""
+    out = {}
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset):
+            value = item[()]
+            if item.dtype.kind == "O":  # object references (a MATLAB cell)
+                value = [f[ref][()] for ref in value.ravel()]
+            out[name] = value
+
+    f.visititems(visit)
+    return out
+
+
 def _dhp_sequences(root: Path):
     for seq in sorted((root / "mpi_inf_3dhp").glob("TS*")):
         with h5py.File(seq / "annot_data.mat", "r") as f:
-            yield seq, {name: f[name][()] for name in f}
+            yield seq, _h5_contents(f)
 
 
 def _file_contents(root: Path) -> dict:
@@ -60,7 +76,7 @@ def _file_contents(root: Path) -> dict:
             out[rel] = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
         elif path.suffix in (".h5", ".mat"):
             with h5py.File(path, "r") as f:
-                out[rel] = {name: f[name][()] for name in f}
+                out[rel] = _h5_contents(f)
         else:
             out[rel] = path.read_bytes()
     return out
@@ -69,6 +85,8 @@ def _file_contents(root: Path) -> dict:
 def _same(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return np.array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -167,11 +185,13 @@ def test_2d_is_the_projection_of_3d(tiny_raw):  # noqa: F811
         np.testing.assert_allclose(
             principal, np.broadcast_to(principal[0], np.shape(principal)), atol=1e-6
         )
-    for _, ann in _dhp_sequences(tiny_raw):
+    for seq, ann in _dhp_sequences(tiny_raw):
         (a, _, _), residual = _fit_pinhole(
             ann["annot3"].reshape(-1, 3), ann["annot2"].reshape(-1, 2)
         )
-        assert residual < 1e-6 and 1100 < a < 1200
+        height, width = cv2.imread(str(seq / "imageSequence" / "img_000001.jpg")).shape[:2]
+        assert residual < 1e-6
+        assert a == pytest.approx(mpi_inf_3dhp_raw.focal_px(width, height), rel=0.031)
         np.testing.assert_array_equal(ann["univ_annot3"], ann["annot3"])
 
 
@@ -199,16 +219,21 @@ def test_mpii_layout(tiny_raw):  # noqa: F811
         assert set(valid) == set(MPII_FIELDS)
         assert set(annot) == set(MPII_FIELDS) | {"multi", "istrain"}
         n = len(annot["index"])
-        for name in MPII_FIELDS:
+        for name in set(MPII_FIELDS) - {"imgname"}:
             assert annot[name].dtype == valid[name].dtype
             assert annot[name].shape[1:] == valid[name].shape[1:] and annot[name].shape[0] == n
-        assert annot["imgname"].dtype == np.dtype("S13") and annot["part"].shape == (n, 16, 2)
+        # imgname: 16 character codes in annot.h5 (convert_annot.py), 13 bytes in valid.h5
+        assert annot["imgname"].dtype == np.float64 and annot["imgname"].shape == (n, 16)
+        assert valid["imgname"].dtype == np.dtype("S13") and annot["part"].shape == (n, 16, 2)
+        names = ["".join(chr(int(c)) for c in row if c) for row in annot["imgname"][()]]
         part, visible = annot["part"][()], annot["visible"][()]
-        missing = np.all(part == 0, axis=-1)
+        missing = part[..., 0] <= 0  # the authors' test: annotated when x > 0
         assert missing.any() and np.all(visible[missing] == 0)
+        test_persons = annot["istrain"][()] == 0
+        assert np.all(part[test_persons] == -1), "convert_annot.py gives test persons part -1"
         assert (visible[~missing] == 0).any(), "some annotated joints are marked occluded"
-        for name in set(annot["imgname"][()]):
-            assert (root / "images" / name.decode()).is_file()
+        for name in set(names):
+            assert (root / "images" / name).is_file()
         widths = {cv2.imread(str(p)).shape[1] for p in (root / "images").glob("*.jpg")}
         assert min(widths) >= 480 and max(widths) <= 1280 and len(widths) > 3
         # The SPEC-3 box (c_y += 15 s, s *= 1.25) holds every annotated joint.
@@ -231,21 +256,33 @@ def test_mpii_layout(tiny_raw):  # noqa: F811
 
 
 def test_mpi_inf_3dhp_layout(tiny_raw):  # noqa: F811
+    """The official test set's layout (SPEC 7): MATLAB v7.3 header, bb_crop that is
+    not a box (N x 34, or a cell of references into #refs#), real frame sizes."""
     sequences = list(_dhp_sequences(tiny_raw))
     assert [s.name for s, _ in sequences] == [f"TS{i}" for i in range(1, 7)]
-    invalid = 0
+    invalid, cells, sizes = 0, 0, {}
     for seq, ann in sequences:
-        assert (seq / "annot_data.mat").read_bytes()[:10] == b"MATLAB 7.3"
-        assert set(DHP_FIELDS) <= set(ann)
+        header = (seq / "annot_data.mat").read_bytes()[:512]
+        assert header.startswith(b"MATLAB 7.3 MAT-file") and header[126:128] == b"IM"
+        with h5py.File(seq / "annot_data.mat", "r") as f:
+            assert f.userblock_size == 512
+            if f["bb_crop"].dtype.kind == "O":
+                cells += 1
+                assert isinstance(f["#refs#"], h5py.Group)
+                assert f["bb_crop"].attrs["MATLAB_class"] == b"cell"
+        assert set(DHP_FIELDS) <= {name.split("/")[0] for name in ann}
         n = len(ann["valid_frame"])
         assert ann["annot2"].shape == (n, 1, 17, 2)
         assert ann["annot3"].shape == ann["univ_annot3"].shape == (n, 1, 17, 3)
         assert ann["valid_frame"].shape == ann["activity_annotation"].shape == (n, 1)
-        assert ann["bb_crop"].shape == (n, 4)
+        assert np.shape(ann["bb_crop"]) in ((n, 34), (n, 2, 17)), "bb_crop is not a box"
         invalid += int((ann["valid_frame"] == 0).sum())
         names = sorted(p.name for p in (seq / "imageSequence").glob("*.jpg"))
         assert names == [f"img_{i + 1:06d}.jpg" for i in range(n)]
-    assert invalid > 0
+        height, width = cv2.imread(str(seq / "imageSequence" / names[0])).shape[:2]
+        sizes[seq.name] = (width, height)
+    assert invalid > 0 and 0 < cells < len(sequences)
+    assert sizes["TS4"] == (2048, 2048) and sizes["TS5"] == sizes["TS6"] == (1920, 1080)
 
 
 def test_synthetic_config_scales_to_the_synthetic_skeleton():

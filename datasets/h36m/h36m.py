@@ -1,14 +1,15 @@
 """Human3.6M (the authors' preprocessed release) -> TFDS shards of person crops.
 
-Splits: train (subjects 1 5 6 7 8), test (9 11) and test_sample (the test
-subjects' every 200th released frame, SPEC 6). The 2D target and depth come
-from geometry.h36m_targets (SPEC 3); the release's 224 crop is the person box.
+Splits: train (subjects 1 5 6 7 8), test (9 11: every released frame) and
+test_sample (the test frames of the authors' sample test, 1-based video frames
+1, 201, 401, ...; SPEC 6). The 2D target and depth are the authors' (targets.py);
+the release's 224 crop is the person box.
 """
 
 import numpy as np
 
-from datasets import common, errors
-from datasets.h36m import annotations, layout
+from datasets import common
+from datasets.h36m import annotations, layout, targets
 from pose3d_jax import geometry, skeleton
 
 CROP_CENTER = (layout.CROP_SIZE / 2.0, layout.CROP_SIZE / 2.0)
@@ -27,11 +28,10 @@ def split_rows(table: dict) -> dict[str, np.ndarray]:
     return {name: idx for name, idx in rows.items() if len(idx)}
 
 
-def example(image_bgr: np.ndarray, table: dict, i: int) -> dict:
+def row_features(image_bgr: np.ndarray, table: dict, i: int) -> dict:
     """All features of row i of the table."""
     joints_3d = table["joint_3d_mono"][i]
-    xy, depth = geometry.h36m_targets(table["joint_2d"][i], joints_3d, layout.CROP_SIZE)
-    visible = np.ones(skeleton.NUM_JOINTS, bool)
+    xy, depth, visible = targets.h36m_targets(table["joint_2d"][i], joints_3d, layout.CROP_SIZE)
     features = common.make_example(image_bgr, CROP_CENTER, CROP_SCALE, xy, visible, depth)
     features["joints_3d_mm"] = joints_3d.astype(np.float32)
     features["bbox"] = table["bbox"][i].astype(np.float32)
@@ -62,23 +62,20 @@ class H36m(common.PoseBuilder):
             features[name] = common.int_feature(f"Human3.6M {name} id")
         return features
 
-    def _split_generators(self, dl_manager):
-        raw = self.raw_dir(dl_manager)
-        table = annotations.load(raw)
+    @classmethod
+    def load(cls, raw):
+        return annotations.load(raw)
+
+    def plan(self, raw, table):
         rows = split_rows(table)
         if "train" in rows:
             rows["train"] = rows["train"][self.train_order(len(rows["train"]))]
-        return {name: self._generate_examples(raw, table, idx, name) for name, idx in rows.items()}
+        return {name: idx.tolist() for name, idx in rows.items()}
 
-    def _generate_examples(self, raw, table, rows, split):
-        bad = errors.BadImages(self.skip_bad_images, self.name)
-        written = 0
-        for i in rows:
-            folder = layout.folder_name(*(int(table[k][i]) for k in layout.SEQUENCE_KEYS))
-            name = layout.image_name(folder, int(table["id"][i]))
-            image = bad.read(raw / layout.IMAGES_DIR / folder / name)
-            if image is None:
-                continue
-            written += 1
-            yield name, example(image, table, i)
-        bad.report(split, written)
+    @classmethod
+    def example(cls, raw, table, i, images):
+        folder = layout.folder_name(*(int(table[k][i]) for k in layout.SEQUENCE_KEYS))
+        image = images.read(
+            raw / layout.IMAGES_DIR / folder / layout.image_name(folder, int(table["id"][i]))
+        )
+        return None if image is None else row_features(image, table, i)

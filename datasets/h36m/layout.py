@@ -4,8 +4,11 @@ synthetic generator so that the two cannot drift apart."""
 from pose3d_jax import skeleton
 
 CROP_SIZE = 224  # released images are square person crops resized to 224 x 224
-FRAME_STEP = 5  # the release keeps frames 1, 6, 11, ...
-SAMPLE_TEST_STEP = 200  # the "sample test" keeps every 200th released frame (SPEC 6)
+# The release keeps frames 1, 6, 11, ... (h36mPreprocessing.m:128 `for fr = 1:5:num_frames`).
+FRAME_STEP = 5
+# The "sample test" (GetH36M.py:48-52) keeps 0-based video frame i when i % 200 == 0:
+# 1-based frames 1, 201, 401, ... = every 40th released frame (SPEC 6).
+SAMPLE_TEST_STEP = 200
 SUBACTIONS = (1, 2)
 CAMERAS = (1, 2, 3, 4)
 ACTIONS = tuple(skeleton.H36M_ACTIONS)
@@ -51,5 +54,5 @@ def parse_folder(name: str) -> tuple[int, int, int, int] | None:
 
 
 def is_sample_test_frame(frame):
-    """True for the frames of the released sample test (every 200th released frame)."""
-    return (frame - 1) % (FRAME_STEP * SAMPLE_TEST_STEP) == 0
+    """True for the 1-based video frames of the authors' sample test: 1, 201, 401, ..."""
+    return (frame - 1) % SAMPLE_TEST_STEP == 0

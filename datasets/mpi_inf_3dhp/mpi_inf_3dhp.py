@@ -1,8 +1,10 @@
 """The MPI-INF-3DHP test set (TS1..TS6) -> TFDS shards of person crops.
 
-One split, test: the valid frames of every sequence present. The person box is
-the given bb_crop (centre = box centre, scale = longer side / 200); the 3D
-joints are univ_annot3 (mm) in our order. No depth target (has_depth False).
+One split, test: the valid frames of every sequence present. The release holds
+no person box (its bb_crop is something else), so the box is built from the
+frame's 2D joints as other loaders do: the 17 annot2 joints' extent, centred,
+side = 1.2 x its longer side (layout.BOX_FACTOR). The 3D joints are univ_annot3
+(mm) in our order. No depth target (has_depth False).
 """
 
 import logging
@@ -36,40 +38,63 @@ def frames_first(array, n: int, tail: tuple, path: Path, name: str) -> np.ndarra
     return a.reshape(n, *tail)
 
 
+def _field(f: h5py.File, name: str, path: Path) -> np.ndarray:
+    """A numeric array field of the file (not a group or MATLAB cell references)."""
+    item = f[name]
+    if not isinstance(item, h5py.Dataset) or item.dtype.kind not in "fiub":
+        kind = "a group" if not isinstance(item, h5py.Dataset) else f"of dtype {item.dtype}"
+        raise errors.DatasetError(f"{path}: field '{name}' is {kind}, expected numbers; {FIX}")
+    return np.asarray(item)
+
+
 def read_sequence(path: Path) -> dict:
-    """The valid frames of one TS*/annot_data.mat, joints in our order."""
+    """The valid frames of one TS*/annot_data.mat, joints in our order (bb_crop and
+    the #refs# group are not read)."""
     try:
         with h5py.File(path, "r") as f:
             errors.require_fields(f, layout.REQUIRED, path, FIX)
-            raw = {name: np.asarray(f[name]) for name in layout.REQUIRED}
+            raw = {name: _field(f, name, path) for name in layout.REQUIRED}
     except OSError as error:
         raise errors.DatasetError(
             f"{path} is not a readable MATLAB v7.3 file ({error}); {FIX}"
         ) from None
     n = raw["valid_frame"].size
-    valid = frames_first(raw["valid_frame"], n, (), path, "valid_frame") > 0.5
+    valid = frames_first(raw["valid_frame"], n, (), path, "valid_frame") != 0
+    annot2 = frames_first(raw["annot2"], n, (NUM_SOURCE_JOINTS, 2), path, "annot2")[valid]
+    if not np.all(np.isfinite(annot2)):
+        raise errors.DatasetError(f"{path}: field 'annot2' is not finite in a valid frame; {FIX}")
     order = list(skeleton.MPI_INF_3DHP_TO_MPII)
-    table = {
-        "annot2": frames_first(raw["annot2"], n, (NUM_SOURCE_JOINTS, 2), path, "annot2")[:, order],
-        "univ_annot3": frames_first(
-            raw["univ_annot3"], n, (NUM_SOURCE_JOINTS, 3), path, "univ_annot3"
-        )[:, order],
-        "activity": frames_first(raw["activity_annotation"], n, (), path, "activity_annotation"),
-        "bb_crop": frames_first(raw["bb_crop"], n, (4,), path, "bb_crop"),
-        "frame": np.arange(1, n + 1),
+    univ = frames_first(raw["univ_annot3"], n, (NUM_SOURCE_JOINTS, 3), path, "univ_annot3")
+    activity = frames_first(raw["activity_annotation"], n, (), path, "activity_annotation")
+    return {
+        "box": np.array([box(a) for a in annot2]).reshape(-1, 3),
+        "annot2": annot2[:, order],
+        "univ_annot3": univ[valid][:, order],
+        "activity": activity[valid],
+        "frame": np.arange(1, n + 1)[valid],
     }
-    return {name: value[valid] for name, value in table.items()}
 
 
-def box(bb_crop: np.ndarray) -> tuple[np.ndarray, float]:
-    """(centre, scale) of a person box x1 y1 x2 y2: the longer side is 200 * scale."""
-    lo, hi = bb_crop[:2], bb_crop[2:]
-    return (lo + hi) / 2.0, float(np.max(hi - lo)) / geometry.BOX_PIXELS_PER_SCALE
+def box(annot2: np.ndarray) -> np.ndarray:
+    """(centre x, centre y, scale) of the person box of one frame's 17 joints:
+    the joints' extent, centred, side = BOX_FACTOR x the longer side = 200 x scale."""
+    lo, hi = annot2.min(axis=0), annot2.max(axis=0)
+    side = layout.BOX_FACTOR * float(np.max(hi - lo))
+    return np.array([*(lo + hi) / 2.0, side / geometry.BOX_PIXELS_PER_SCALE])
 
 
-def example(image_bgr: np.ndarray, table: dict, i: int, sequence: int) -> dict:
+def annotation_file(folder: Path, sequence: int) -> Path:
+    """annot_data-corr.mat when present, else annot_data.mat; one clear error if neither."""
+    for name in layout.ANNOT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    names = " or ".join(layout.ANNOT_FILES)
+    raise errors.DatasetError(f"mpi_inf_3dhp TS{sequence}: {folder} holds no {names}; {FIX}")
+
+
+def row_features(image_bgr: np.ndarray, table: dict, i: int, sequence: int) -> dict:
     """All features of valid frame row i of one sequence."""
-    center, scale = box(table["bb_crop"][i])
+    center, scale = table["box"][i, :2], table["box"][i, 2]
     visible = np.ones(skeleton.NUM_JOINTS, bool)
     features = common.make_example(image_bgr, center, scale, table["annot2"][i], visible)
     features["joints_3d_mm"] = table["univ_annot3"][i].astype(np.float32)
@@ -97,8 +122,8 @@ class MpiInf3dhp(common.PoseBuilder):
             "frame": common.int_feature("1-based frame number (img_NNNNNN.jpg)"),
         }
 
-    def _split_generators(self, dl_manager):
-        raw = self.raw_dir(dl_manager)
+    @classmethod
+    def load(cls, raw):
         present = [s for s in layout.SEQUENCES if (raw / layout.sequence_dir(s)).is_dir()]
         if not present:
             raise errors.DatasetError(
@@ -110,20 +135,18 @@ class MpiInf3dhp(common.PoseBuilder):
             logging.warning("mpi_inf_3dhp: sequences %s are absent, building without them", missing)
         tables = {}
         for seq in present:
-            path = raw / layout.sequence_dir(seq) / layout.ANNOT_FILE
-            errors.require_file(path, f"mpi_inf_3dhp TS{seq}", FIX)
+            path = annotation_file(raw / layout.sequence_dir(seq), seq)
+            logging.info("mpi_inf_3dhp: TS%d from %s", seq, path.name)
             tables[seq] = read_sequence(path)
-        return {"test": self._generate_examples(raw, tables)}
+        return tables
 
-    def _generate_examples(self, raw, tables):
-        bad = errors.BadImages(self.skip_bad_images, self.name)
-        written = 0
-        for seq, table in tables.items():
-            folder = raw / layout.sequence_dir(seq) / layout.IMAGES_DIR
-            for i, frame in enumerate(table["frame"]):
-                image = bad.read(folder / layout.image_name(int(frame) - 1))
-                if image is None:
-                    continue
-                written += 1
-                yield f"{layout.sequence_dir(seq)}_{int(frame):06d}", example(image, table, i, seq)
-        bad.report("test", written)
+    def plan(self, raw, tables):
+        return {"test": [(seq, i) for seq, t in tables.items() for i in range(len(t["frame"]))]}
+
+    @classmethod
+    def example(cls, raw, tables, row, images):
+        seq, i = row
+        table = tables[seq]
+        folder = raw / layout.sequence_dir(seq) / layout.IMAGES_DIR
+        image = images.read(folder / layout.image_name(int(table["frame"][i]) - 1))
+        return None if image is None else row_features(image, table, i, seq)

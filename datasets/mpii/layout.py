@@ -2,8 +2,12 @@
 shared by the builder and the synthetic generator.
 
 The dtypes and shapes are those of the real validation file
-(../shared/data/mpii_valid.h5): every number is float64, names are 13-byte
-strings ('%09d.jpg'), and part is [N, 16, 2] with 0 for a joint not annotated.
+(../shared/data/mpii_valid.h5, byte-identical to pose-hg-train's
+data/mpii/annot/valid.h5): every number is float64, names are 13-byte strings
+('%09d.jpg'), and part is [N, 16, 2] with 0 for a joint not annotated.
+pose-hg-train's converter (src/misc/convert_annot.py:32-34) stores imgname as
+16 float64 character codes instead, and gives persons without joints
+part = -1 (line 52); both are accepted.
 """
 
 import numpy as np
@@ -42,5 +46,22 @@ def adjusted_box(center, scale):
 
 
 def annotated(part):
-    """A joint is annotated unless both its coordinates are 0."""
-    return np.any(np.asarray(part) != 0, axis=-1)
+    """A joint is annotated when its x is > 0, as the authors test it: their Lua
+    adds 1 to part (fusion.lua:80, pose-hg-train mpii.lua:24) and draws a heatmap
+    only if part x > 1 (pose-hgreg-3d.lua:53). Missing joints are 0, test persons -1."""
+    return np.asarray(part)[..., 0] > 0
+
+
+def imgnames(values, path, fix: str) -> list[str]:
+    """imgname as strings, from bytes ('S13') or rows of character codes."""
+    from datasets import errors
+
+    values = np.asarray(values)
+    if values.dtype.kind in "SUO" and values.ndim == 1:
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    if values.dtype.kind in "fiu" and values.ndim == 2:
+        return ["".join(chr(int(c)) for c in row if c > 0) for row in values]
+    raise errors.DatasetError(
+        f"{path}: field 'imgname' has dtype {values.dtype} and shape {values.shape}, expected "
+        f"byte strings or rows of character codes; {fix}"
+    )

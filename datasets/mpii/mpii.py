@@ -34,6 +34,7 @@ def read_table(path: Path, fields) -> dict:
             f"{path}: field 'part' has shape {table['part'].shape}, expected ({n}, 16, 2); {FIX}"
         )
     table["center"] = table["center"].reshape(n, 2)
+    table["imgname"] = layout.imgnames(table["imgname"], path, FIX)
     return table
 
 
@@ -72,7 +73,7 @@ def load_splits(raw: Path) -> dict[str, tuple[dict, np.ndarray]]:
     return {name: split for name, split in splits.items() if len(split[1])}
 
 
-def example(image_bgr: np.ndarray, table: dict, i: int) -> dict:
+def row_features(image_bgr: np.ndarray, table: dict, i: int) -> dict:
     """All features of row i of an annotation table."""
     part = table["part"][i]
     center, scale = layout.adjusted_box(table["center"][i], table["scale"][i])
@@ -80,7 +81,7 @@ def example(image_bgr: np.ndarray, table: dict, i: int) -> dict:
     features["center_orig"] = table["center"][i].astype(np.float32)
     features["scale_orig"] = np.float32(table["scale"][i])
     features["normalize"] = np.float32(table["normalize"][i])
-    features["imgname"] = table["imgname"][i].decode()
+    features["imgname"] = table["imgname"][i]
     features["index"] = int(table["index"][i])
     features["person"] = int(table["person"][i])
     features["joints_2d_orig"] = part.astype(np.float32)
@@ -111,27 +112,24 @@ class Mpii(common.PoseBuilder):
             ),
         }
 
-    def _split_generators(self, dl_manager):
-        raw = self.raw_dir(dl_manager)
+    @classmethod
+    def load(cls, raw):
         splits = load_splits(raw)
         if not splits:
             raise errors.DatasetError(
                 f"mpii: the annotation files under {raw} hold no person; {FIX}"
             )
-        if "train" in splits:
-            table, rows = splits["train"]
-            splits["train"] = (table, rows[self.train_order(len(rows))])
-        return {name: self._generate_examples(raw, *split, name) for name, split in splits.items()}
+        return splits
 
-    def _generate_examples(self, raw, table, rows, split):
-        bad = errors.BadImages(self.skip_bad_images, self.name)
-        written, last_name, image = 0, None, None
-        for i in rows:
-            imgname = table["imgname"][i].decode()
-            if imgname != last_name:  # persons of one image are usually adjacent
-                image, last_name = bad.read(raw / layout.IMAGES_DIR / imgname), imgname
-            if image is None:
-                continue
-            written += 1
-            yield f"{int(table['index'][i])}_{int(table['person'][i])}", example(image, table, i)
-        bad.report(split, written)
+    def plan(self, raw, splits):
+        plan = {name: [(name, int(i)) for i in rows] for name, (_, rows) in splits.items()}
+        if "train" in plan:
+            plan["train"] = [plan["train"][i] for i in self.train_order(len(plan["train"]))]
+        return plan
+
+    @classmethod
+    def example(cls, raw, splits, row, images):
+        split, i = row
+        table = splits[split][0]
+        image = images.read(raw / layout.IMAGES_DIR / table["imgname"][i])
+        return None if image is None else row_features(image, table, i)

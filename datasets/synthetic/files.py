@@ -55,17 +55,28 @@ def write_h5(path: Path, datasets: dict, attrs: dict | None = None) -> None:
     _commit(tmp, path)
 
 
-def write_mat73(path: Path, datasets: dict) -> None:
+def write_mat73(path: Path, datasets: dict, cells: dict | None = None) -> None:
     """A MATLAB v7.3 .mat file: HDF5 with MATLAB's 512-byte header and class tags.
 
     Arrays are stored as given, i.e. as h5py will read them back (MATLAB itself
-    would see the axes reversed).
+    would see the axes reversed). Each entry of `cells` (name: list of arrays)
+    becomes a MATLAB cell array as v7.3 stores one: a column of object
+    references to datasets in the file's `#refs#` group.
     """
     tmp = _temporary(path)
     with h5py.File(tmp, "w", userblock_size=MATLAB_USERBLOCK) as f:
         for name, value in datasets.items():
             f[name] = np.asarray(value, np.float64)
             f[name].attrs["MATLAB_class"] = np.bytes_("double")
+        refs = f.create_group("#refs#") if cells else None
+        for name, values in (cells or {}).items():
+            column = np.empty((1, len(values)), dtype=h5py.ref_dtype)
+            for i, value in enumerate(values):
+                item = refs.create_dataset(f"{name}_{i}", data=np.asarray(value, np.float64))
+                item.attrs["MATLAB_class"] = np.bytes_("double")
+                column[0, i] = item.ref
+            f.create_dataset(name, data=column, dtype=h5py.ref_dtype)
+            f[name].attrs["MATLAB_class"] = np.bytes_("cell")
     with open(tmp, "r+b") as raw:
         # 116 bytes of text, 8 of subsystem offset, version 0x0200, endian tag "IM".
         raw.write(MATLAB_73_HEADER.ljust(116)[:116] + bytes(8) + b"\x00\x02IM")

@@ -20,20 +20,33 @@ FRAME_SIZE = 1000  # side of the (virtual) original video frame
 FOCAL_PX = 1145.0
 FRAMES_PER_VIDEO = 20
 DISTANCE_MM = (3500.0, 6000.0)
-SUBJECTS = skeleton.H36M_TRAIN_SUBJECTS + skeleton.H36M_TEST_SUBJECTS
+TRAIN_SUBJECTS = tuple(skeleton.H36M_TRAIN_SUBJECTS)
+TEST_SUBJECTS = tuple(skeleton.H36M_TEST_SUBJECTS)
+SUBJECTS = TRAIN_SUBJECTS + TEST_SUBJECTS
+TEST_VIDEO_FRAMES = 1000 // layout.FRAME_STEP  # released frames of a long test video
 STREAM = 36  # seed-stream tag of this format
 
 
 def video_list(rng, num_images: int) -> list[tuple[tuple[int, int, int, int], int]]:
     """[(subject, action, subaction, camera), number of released frames] covering
-    num_images; subjects in turn, so both train and test subjects appear."""
+    num_images, the test subjects' share (2 of 7) in long videos.
+
+    Training videos take the subjects in turn. Test videos are long, at least
+    TEST_VIDEO_FRAMES released frames (1000 video frames) when the set is big
+    enough, so that each gives several sample-test frames (1, 201, 401, ...).
+    """
+    test_count = round(num_images * len(TEST_SUBJECTS) / len(SUBJECTS))
+    train_count = num_images - test_count
     longest = max(FRAMES_PER_VIDEO, math.ceil(num_images / (len(SUBJECTS) * 100)))
-    per_video = min(
-        longest, math.ceil(num_images / (2 * len(SUBJECTS)))
-    )  # small sets: short videos
+    per_video = min(longest, math.ceil(num_images / (2 * len(SUBJECTS))))  # small sets: short
+    lengths = [(TRAIN_SUBJECTS[v % len(TRAIN_SUBJECTS)], min(per_video, train_count - start))
+               for v, start in enumerate(range(0, train_count, per_video))]  # fmt: skip
+    num_test = min(test_count, max(len(TEST_SUBJECTS), test_count // TEST_VIDEO_FRAMES))
+    for v in range(num_test):  # even lengths, the test subjects in turn
+        count = test_count // num_test + (v < test_count % num_test)
+        lengths.append((TEST_SUBJECTS[v % len(TEST_SUBJECTS)], count))
     videos, used = [], {layout.MISSING_SEQUENCE}
-    for v in range(math.ceil(num_images / per_video)):
-        subject = SUBJECTS[v % len(SUBJECTS)]
+    for subject, count in lengths:
         key = layout.MISSING_SEQUENCE
         while key in used:
             key = (
@@ -43,7 +56,7 @@ def video_list(rng, num_images: int) -> list[tuple[tuple[int, int, int, int], in
                 int(rng.choice(layout.CAMERAS)),
             )
         used.add(key)
-        videos.append((key, min(per_video, num_images - v * per_video)))
+        videos.append((key, count))
     return videos
 
 
@@ -57,12 +70,22 @@ def _crop(room: np.ndarray, x1: int, y1: int, side: int) -> np.ndarray:
     )
 
 
-def write_video(root: Path, key, count: int, seed: int, room: np.ndarray, palette: dict) -> dict:
-    """Writes one video's crops and matlab_meta.mat; returns its annotation rows."""
+def write_video(
+    root: Path, key, count: int, seed: int, room: np.ndarray, palette: dict, num_frames=None
+) -> dict:
+    """Writes one video's crops and matlab_meta.mat; returns its annotation rows.
+
+    The video has num_frames frames (default: 5 (count - 1) + 1 + 0..4) of which
+    frames 1, 6, 11, ... (count of them) are released.
+    """
     rng = np.random.default_rng([seed, STREAM, *key])
     folder = layout.folder_name(*key)
     (root / layout.IMAGES_DIR / folder).mkdir(parents=True, exist_ok=True)
-    num_frames = layout.FRAME_STEP * (count - 1) + 1 + int(rng.integers(0, layout.FRAME_STEP))
+    extra = int(rng.integers(0, layout.FRAME_STEP))
+    if num_frames is None:
+        num_frames = layout.FRAME_STEP * (count - 1) + 1 + extra
+    if not layout.FRAME_STEP * (count - 1) < num_frames:
+        raise ValueError(f"{count} released frames do not fit a video of {num_frames} frames")
     meta = {
         "Y2d": np.zeros((skeleton.NUM_H36M_JOINTS * 2, num_frames)),
         "Y3d_mono": np.zeros((skeleton.NUM_H36M_JOINTS * 3, num_frames)),

@@ -2,8 +2,11 @@
 
 Photos of varied sizes with one or two people; joints outside the picture or
 randomly dropped are missing (part = 0, visible = 0), some annotated joints are
-marked occluded (visible = 0), the persons of every 16th photo belong to the unannotated test set
-(istrain = 0), and a share of the training persons form valid.h5.
+marked occluded (visible = 0), the persons of every 16th photo belong to the
+unannotated test set (istrain = 0, part = -1 as convert_annot.py writes them),
+and a share of the training persons form valid.h5. annot.h5 stores imgname as
+16 character codes (convert_annot.py's form), valid.h5 as 13-byte strings (the
+real file's form).
 """
 
 from pathlib import Path
@@ -24,6 +27,7 @@ OCCLUDED_PROB = 0.1
 TEST_IMAGE_EVERY = 16  # every 16th photo (from the 6th) is an unannotated test image
 VALID_PROB = 0.2
 HEAD_SIZE_FACTOR = 0.6  # MPII: 0.6 x the diagonal of the head box
+IMGNAME_CODES = 16  # convert_annot.py:32 `imgname = np.zeros(16)`
 STREAM = 1
 
 
@@ -49,8 +53,13 @@ def person_annotation(person: scene.Person, rng, width: int, height: int) -> dic
 
 
 def _as_test_person(row: dict) -> dict:
-    """MPII's test persons have a box but no joints."""
-    return row | {"part": np.zeros_like(row["part"]), "visible": np.zeros_like(row["visible"])}
+    """MPII's test persons have a box but no joints (pose-hg-train convert_annot.py:52-55)."""
+    return row | {
+        "part": -np.ones_like(row["part"]),
+        "visible": np.zeros_like(row["visible"]),
+        "normalize": 1.0,
+        "torsoangle": 0.0,
+    }
 
 
 def write_image(root: Path, index: int, num_people: int, seed: int) -> list[dict]:
@@ -82,12 +91,22 @@ def write_image(root: Path, index: int, num_people: int, seed: int) -> list[dict
     return [row | {"multi": multi} for row in rows]
 
 
-def _table(rows: list[dict], fields) -> dict:
-    """Column arrays in the real file's dtypes (float64, 13-byte names)."""
+def char_codes(name: str) -> np.ndarray:
+    """imgname as convert_annot.py stores it: 16 float64 character codes, 0-padded."""
+    codes = np.zeros(IMGNAME_CODES)
+    codes[: len(name)] = [ord(c) for c in name]
+    return codes
+
+
+def _table(rows: list[dict], fields, codes: bool = False) -> dict:
+    """Column arrays in the real files' dtypes (float64; names as 13-byte strings
+    or, with `codes`, as character codes)."""
     table = {}
     for name in fields:
         values = [r[name] for r in rows]
-        if name == "imgname":
+        if name == "imgname" and codes:
+            table[name] = np.stack([char_codes(v) for v in values])
+        elif name == "imgname":
             table[name] = np.array([v.encode() for v in values], dtype=layout.IMGNAME_DTYPE)
         else:
             table[name] = np.asarray(values, np.float64)
@@ -110,7 +129,8 @@ def generate(root: Path, num_persons: int, seed: int) -> dict[str, int]:
     trainable = [i for i, r in enumerate(rows) if r["istrain"] > 0]
     if trainable and not is_valid.any():  # tiny sets still get a validation person
         is_valid[trainable[-1]] = True
-    files.write_h5(root / layout.ANNOT_FILE, _table(rows, layout.ANNOT_FIELDS), layout.FILE_ATTRS)
+    annot = _table(rows, layout.ANNOT_FIELDS, codes=True)
+    files.write_h5(root / layout.ANNOT_FILE, annot, layout.FILE_ATTRS)
     valid_rows = [r for r, v in zip(rows, is_valid, strict=True) if v]
     if valid_rows:
         table = _table(valid_rows, layout.VALID_FIELDS)
