@@ -2,7 +2,7 @@
 
     python -m pose3d_jax.evaluate --config=configs/stage3.py --checkpoint=WORKDIR \
         [--datasets=h36m,mpi_inf_3dhp,mpii] [--baseline] [--splits=h36m=test_sample] \
-        [--out=results.json]
+        [--flip] [--out=results.json]
 
 Flags only; the work is pose3d_jax.evaluation.run. Every user error ends in one
 sentence and exit code 1; the last line on stdout is the headline JSON.
@@ -43,7 +43,13 @@ def main(argv):
         )
     try:
         results = run(
-            config, flag_values.checkpoint, names, flag_values.out, splits, flag_values.baseline
+            config,
+            flag_values.checkpoint,
+            names,
+            flag_values.out,
+            splits,
+            flag_values.baseline,
+            flip=flag_values.flip,
         )
     except (checkpoint.CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
@@ -59,6 +65,9 @@ def _define_flags():
     flags.DEFINE_string("datasets", ",".join(DATASETS), "Comma-separated datasets to evaluate.")
     flags.DEFINE_string("out", None, "Write the results as JSON here (atomically).")
     flags.DEFINE_bool("baseline", False, "Also score the H36M training set's mean pose.")
+    flags.DEFINE_bool(
+        "flip", False, "Average each crop's outputs with its mirror's (test-time flip)."
+    )
     flags.DEFINE_string("splits", "", "Split overrides, e.g. h36m=test_sample (default: test).")
     flags.mark_flags_as_required(["config", "checkpoint"])
 

@@ -1,8 +1,12 @@
 """Command line: 2D and 3D joints of the person in each image, as JSON and a picture.
 
     python -m pose3d_jax.infer IMAGE [IMAGE | DIR ...] [--checkpoint DIR]
-        [--bbox x,y,w,h] [--detect] [--out DIR] [--batch-size N] [--max-pixels 100e6]
+        [--bbox x,y,w,h] [--detect] [--flip] [--backend xla|onnxruntime] [--out DIR]
+        [--batch-size N] [--max-pixels 100e6]
 
+For a video (or, with --frames, a folder of numbered frames) NAME it writes
+OUT/NAME.jsonl (one line per frame), OUT/NAME.mp4 and OUT/NAME.json (see
+pose3d_jax/inference/video.py); the person is found once and followed.
 For each image NAME it writes OUT/NAME.json (joint names, 2D joints in
 original-image pixels with confidences, pelvis-relative 3D joints in mm, the
 crop used) and OUT/NAME.png (the skeleton over the image beside a 3D view),
@@ -42,7 +46,9 @@ def build_parser():
         prog="python -m pose3d_jax.infer",
         description="2D and 3D human pose of the (centred) person in each image.",
     )
-    parser.add_argument("inputs", nargs="+", help="image files (PNG, JPEG) or folders of them")
+    parser.add_argument(
+        "inputs", nargs="+", help="image files (PNG, JPEG), folders of them, or videos"
+    )
     parser.add_argument(
         "--checkpoint",
         default=None,
@@ -53,8 +59,41 @@ def build_parser():
         "--bbox", type=_parse_bbox, default=None, help="person box x,y,w,h in pixels (all images)"
     )
     parser.add_argument(
-        "--detect", action="store_true", help="crop around OpenCV's best HOG person detection"
+        "--detect",
+        nargs="?",
+        const="network",
+        default=False,
+        choices=("network", "hog"),
+        help="find the person: 'network' (default when given; the pose network scores windows "
+        "over the image and refines the best) or 'hog' (OpenCV's HOG people detector)",
     )
+    parser.add_argument(
+        "--flip", action="store_true", help="average with the mirrored image (test-time flip)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("xla", "onnxruntime"),
+        default=None,
+        help="runtime of the network (default: onnxruntime on CPUs, xla on GPUs)",
+    )
+    video = parser.add_argument_group("videos (files OpenCV reads, or folders with --frames)")
+    video.add_argument(
+        "--frames", action="store_true", help="treat each folder as the numbered frames of a video"
+    )
+    video.add_argument("--fps", type=float, default=None, help="frame rate of frame folders (25)")
+    video.add_argument(
+        "--chunk", type=_positive_int, default=4, help="frames per network batch when tracking"
+    )
+    video.add_argument(
+        "--relocalise-fraction",
+        type=float,
+        default=0.5,
+        help="search the frame again when the score falls below this share of the last search's",
+    )
+    video.add_argument("--smooth", action="store_true", help="One-Euro filter on the joints")
+    video.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="Hz, at rest (1.0)")
+    video.add_argument("--smooth-beta", type=float, default=0.05, help="speed coefficient (0.05)")
+    video.add_argument("--smooth-d-cutoff", type=float, default=1.0, help="Hz, of the speed (1.0)")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--batch-size", type=_positive_int, default=8, help="images per batch")
     parser.add_argument(

@@ -129,11 +129,11 @@ def test_detect_falls_back_or_uses_the_detection(tiny_checkpoint, tmp_path, caps
     cv2.imwrite(str(image), np.full((300, 200, 3), 90, np.uint8))
     out = tmp_path / "out"
     monkeypatch.setattr(crops, "detect_person", lambda image: None)
-    argv = [str(image), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--detect"]
+    argv = [str(image), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--detect", "hog"]
     assert infer.main(argv) == 0
     crop = json.loads((out / "person.json").read_text())["crop"]
     assert crop["source"] == "centred" and "centred crop" in crop["note"]
-    assert "warning:" in capsys.readouterr().err
+    assert "the HOG detector found no person; used the centred crop" in capsys.readouterr().err
     monkeypatch.setattr(crops, "hog_available", lambda: True)
     monkeypatch.setattr(crops, "detect_person", lambda image: np.array([50, 60, 40, 100]))
     assert infer.main(argv) == 0

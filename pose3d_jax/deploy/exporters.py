@@ -118,18 +118,21 @@ def _save_savedmodel(network, batch, directory):
 
 
 def check_writable(out):
-    """Fails early, before the export's work, when `out` cannot be written."""
+    """Fails early, before the export's work and without creating anything, when `out`
+    cannot be written: its nearest existing ancestor must be a writable folder."""
     out = Path(out)
     if out.exists() and out.is_dir() and not _is_savedmodel(out) and any(out.iterdir()):
         raise ExportError(f"output '{out}' is a non-empty folder; give a new path with --out.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", delete=True)
-        probe.close()
-    except OSError as err:
-        raise ExportError(
-            f"cannot write to '{out}' ({err.strerror or err}); choose --out in a writable folder."
-        ) from err
+    ancestor = out.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        reason = f"'{ancestor}' is a file, not a folder"
+    elif not os.access(ancestor, os.W_OK | os.X_OK):
+        reason = f"'{ancestor}' is not writable"
+    else:
+        return
+    raise ExportError(f"cannot write to '{out}' ({reason}); choose --out in a writable folder.")
 
 
 def _is_savedmodel(path):
@@ -168,6 +171,7 @@ def export(network, fmt, out, batch=None) -> list[Path]:
         except BaseException:
             sidecar.unlink(missing_ok=True)
             raise
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         _save_savedmodel(network, batch, tmp)

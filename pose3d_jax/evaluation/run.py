@@ -28,26 +28,33 @@ def _eval_batches(data_dir, name, split, batch_size):
     return input_pipeline.numpy_iterator(ds)
 
 
-def run(config, checkpoint_path, datasets=DATASETS, out=None, splits=None, baseline=False):
+def run(
+    config, checkpoint_path, datasets=DATASETS, out=None, splits=None, baseline=False, flip=False
+):
     """Evaluates a checkpoint on `datasets`; prints the tables, writes JSON to `out`.
 
     Splits are DEFAULT_SPLITS, then config.eval.splits, then `splits` (a dict),
     e.g. {'h36m': 'test_sample'} for the released every-200th-frame subset.
     With `baseline`, the H36M split is also scored for the mean pose of the H36M
-    training split (baseline.py), under 'h36m_mean_pose_baseline'.
+    training split (baseline.py), under 'h36m_mean_pose_baseline'. With `flip`,
+    each crop's outputs are averaged with its mirror's (test-time flip).
 
     Returns:
       {'checkpoint': step dir, 'splits': ..., '<dataset>': summary, ...}.
     """
     loaded = network.load_network(checkpoint_path)
-    predict_fn = predict_fn_for(loaded)
+    predict_fn = predict_fn_for(loaded, flip=flip)
     data_dir = config_value(config, "data.data_dir", None)
     if not data_dir:
         raise ValueError("the config sets no data.data_dir; set it to the folder of the shards.")
     batch_size = int(config_value(config, "eval.batch_size", DEFAULT_BATCH_SIZE))
     from_config = dict(config_value(config, "eval.splits", {}) or {})
     splits = {**DEFAULT_SPLITS, **from_config, **(splits or {})}
-    results = {"checkpoint": str(loaded.step_dir), "splits": {n: splits[n] for n in datasets}}
+    results = {
+        "checkpoint": str(loaded.step_dir),
+        "splits": {n: splits[n] for n in datasets},
+        "flip": bool(flip),
+    }
     for name in datasets:
         protocol = protocol_for(name, config)
         batches = _eval_batches(data_dir, name, splits[name], batch_size)

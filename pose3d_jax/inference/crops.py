@@ -28,12 +28,14 @@ MIN_BILINEAR_ZOOM = 0.5
 @dataclasses.dataclass(frozen=True)
 class Crop:
     """The square region fed to the network: centre (x, y) and scale (side / 200), in
-    original-image pixels; `source` says how it was chosen (centred, bbox, detected)."""
+    original-image pixels; `source` says how it was chosen (centred, bbox, detected,
+    localised, tracked); `details` how (the search's settings and score, for instance)."""
 
     center: tuple[float, float]
     scale: float
     source: str
     note: str = ""
+    details: dict | None = None
 
     def box(self):
         """The crop as [x, y, w, h] in original-image pixels."""
@@ -49,6 +51,8 @@ class Crop:
         }
         if self.note:
             out["note"] = self.note
+        if self.details:
+            out["details"] = dict(self.details)
         return out
 
 

@@ -8,7 +8,7 @@ not at all.
 import sys
 from pathlib import Path
 
-from pose3d_jax.inference import image_io
+from pose3d_jax.inference import image_io, video_io
 
 
 def print_error(message):
@@ -28,12 +28,12 @@ def output_names(paths):
     return out
 
 
-def _write_outputs(out_dir, name, path, image, prediction, step_dir):
+def _write_outputs(out_dir, name, path, image, prediction, about_run):
     """Writes NAME.json and NAME.png atomically; the PNG first, so a JSON implies both."""
     from pose3d_jax import fileio
     from pose3d_jax.inference import visualize
 
-    record = {"image": str(path), "checkpoint": str(step_dir), **prediction.to_dict()}
+    record = {"image": str(path), **about_run, **prediction.to_dict()}
     png = visualize.prediction_png(image, prediction.joints_2d, prediction.joints_3d_mm, path.name)
     png_path = fileio.write_bytes_atomic(out_dir / f"{name}.png", png)
     try:
@@ -58,10 +58,13 @@ def _load_all(paths, names, max_pixels):
 def run(args) -> int:
     """Processes args.inputs; returns the exit code (0: all written, 1: some failed)."""
     from pose3d_jax import checkpoint
-    from pose3d_jax.inference import crops, predictor
+    from pose3d_jax.inference import engines, predictor
 
-    paths, failures = [], 0
+    paths, failures, sequences = [], 0, []
     for given in map(Path, args.inputs):
+        if video_io.is_video(given) or (given.is_dir() and getattr(args, "frames", False)):
+            sequences.append(given)
+            continue
         found = image_io.expand_inputs([given])
         if given.is_dir() and not found:
             print_error(f"folder '{given}' holds no image files (.png, .jpg, ...).")
@@ -69,12 +72,24 @@ def run(args) -> int:
         paths.extend(found)
     try:
         runner = predictor.Predictor.from_checkpoint(
-            args.checkpoint, batch_size=args.batch_size, max_pixels=args.max_pixels
+            args.checkpoint,
+            batch_size=args.batch_size,
+            max_pixels=args.max_pixels,
+            backend=args.backend,
+            flip=args.flip,
+            warn=False,
         )
-    except checkpoint.CheckpointError as err:
+    except (checkpoint.CheckpointError, engines.BackendError) as err:
         print_error(str(err))
         return 1
+    about_run = runner.about()
+    if about_run["provenance"]["warning"]:
+        print(f"warning: {about_run['provenance']['warning']}.", file=sys.stderr)
     out_dir = Path(args.out)
+    if sequences:
+        from pose3d_jax.inference import video
+
+        failures += video.run_sequences(runner, sequences, out_dir, args)
     names = output_names(paths)
     pad_to = max(1, min(args.batch_size, len(paths)))  # one compiled batch shape
     batch, written = [], 0
@@ -85,7 +100,7 @@ def run(args) -> int:
             continue
         if item is not None:
             path, name, image = item
-            crop = crops.choose_crop(image, args.bbox, args.detect)
+            crop = runner.choose_crop(image, args.bbox, args.detect)
             if crop.note:
                 print(f"warning: {path}: {crop.note}.", file=sys.stderr)
             batch.append((path, name, image, crop))
@@ -95,11 +110,12 @@ def run(args) -> int:
             )
             for (path, name, image, _), result in zip(batch, results, strict=True):
                 try:
-                    _write_outputs(out_dir, name, path, image, result, runner.network.step_dir)
+                    _write_outputs(out_dir, name, path, image, result, about_run)
                     written += 1
                 except OSError as err:
                     print_error(f"could not write the results of '{path}' to '{out_dir}' ({err}).")
                     failures += 1
             batch = []
-    print(f"wrote {written} of {written + failures} results to {out_dir}", file=sys.stderr)
+    if paths or not sequences:
+        print(f"wrote {written} of {len(paths)} image results to {out_dir}", file=sys.stderr)
     return 1 if failures else 0

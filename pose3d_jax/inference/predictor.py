@@ -7,8 +7,10 @@
 
 As in the original demo the person is assumed centred (centre = image centre,
 box side = the image's longer side) unless a box is given or detection is
-asked for (crops.py). The network runs on padded fixed-size batches in XLA or
-ONNX Runtime (engines.py; `backend=`), optionally with test-time flip (`flip=True`).
+asked for: detect=True searches the frame with the network itself (localise.py),
+detect="hog" uses OpenCV's HOG people detector (crops.py). The network runs on
+padded fixed-size batches in XLA or ONNX Runtime (engines.py; `backend=`),
+optionally with test-time flip (`flip=True`).
 """
 
 import dataclasses
@@ -17,8 +19,9 @@ import warnings
 
 import numpy as np
 
-from pose3d_jax import skeleton
+from pose3d_jax import checkpoint, skeleton
 from pose3d_jax.inference import engines, image_io
+from pose3d_jax.inference import localise as localise_lib
 from pose3d_jax.inference.crops import Crop, choose_crop, crop_image
 from pose3d_jax.model import network
 
@@ -82,14 +85,31 @@ class Predictor:
         *,
         backend=None,
         flip=False,
+        warn=True,
     ):
         """backend: 'xla', 'onnxruntime' or None (engines.default_backend()); flip: average
-        with the mirrored crop (test-time flip)."""
+        with the mirrored crop (test-time flip); warn: one warning when the checkpoint was
+        trained on synthetic figures or is untrained (checkpoint.provenance_warning)."""
         self.network = loaded
         self.batch_size = int(batch_size)
         self.max_pixels = image_io.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
         self.engine = engines.create(loaded, backend)
         self.flip = bool(flip)
+        self.provenance_warning = checkpoint.provenance_warning(loaded.meta)
+        if warn and self.provenance_warning:
+            warnings.warn(self.provenance_warning, stacklevel=3)
+
+    def about(self) -> dict:
+        """What produced the predictions (written beside them in every JSON result)."""
+        return {
+            "checkpoint": None if self.network.step_dir is None else str(self.network.step_dir),
+            "provenance": {
+                "kind": checkpoint.provenance_kind(self.network.meta),
+                "warning": self.provenance_warning,
+            },
+            "backend": self.engine.name,
+            "flip": self.flip,
+        }
 
     @classmethod
     def from_checkpoint(cls, path=None, **kwargs):
@@ -110,11 +130,31 @@ class Predictor:
         """The pose in one image (a path or an HxWxC RGB array); bbox is [x, y, w, h]."""
         return self.predict_batch([image], None if bbox is None else [bbox], detect=detect)[0]
 
+    def localise(self, image, settings=None):
+        """(Crop, Prediction) of the person anywhere in `image`, found by the network."""
+        image = self.load(image)
+        settings = settings or localise_lib.SearchSettings()
+        return localise_lib.localise(self._predict_padded, image, settings)
+
+    def _predict_padded(self, images, crops):
+        return self.predict_crops(images, crops, pad_to=self.batch_size)
+
+    def choose_crop(self, image, bbox=None, detect=False):
+        """The Crop for a loaded image: bbox, detect=True (network search), 'hog', or centred."""
+        if bbox is None and detect in (True, "network"):
+            return self.localise(image)[0]
+        if detect not in (False, None, True, "network", "hog"):
+            raise ValueError(f"detect must be False, True ('network') or 'hog', got {detect!r}")
+        return choose_crop(image, bbox, detect == "hog")
+
     def predict_batch(self, images, bboxes=None, *, detect=False) -> list[Prediction]:
-        """Poses of several images, batch_size at a time (one compile per batch shape)."""
+        """Poses of several images, batch_size at a time (one compile per batch shape).
+
+        detect: False (centred or bbox), True or 'network' (localise), 'hog'.
+        """
         images = [self.load(image) for image in images]
         bboxes = [None] * len(images) if bboxes is None else list(bboxes)
-        crops = [choose_crop(im, b, detect) for im, b in zip(images, bboxes, strict=True)]
+        crops = [self.choose_crop(im, b, detect) for im, b in zip(images, bboxes, strict=True)]
         for crop in crops:
             if crop.note:
                 warnings.warn(crop.note, stacklevel=2)

@@ -1,0 +1,176 @@
+"""CPU inference engines on the same network, interleaved in one run; one JSON line.
+
+    python benchmarks/infer_engines.py [--rounds 5] [--calls 5] [--threads 2] [--tiny]
+
+The authors' PyTorch network (benchmarks/pytorch_reference.py, random weights
+with non-trivial BatchNorm statistics) is converted to our checkpoint layout
+(pose3d_jax.weights.convert.map_state), so all engines compute one function:
+  xla          our flax network under XLA:CPU (the jitted forward of Predictor)
+  ort_ours     ONNX Runtime on our export (pose3d_jax.deploy, Predictor's onnxruntime backend)
+  ort_torch    ONNX Runtime on torch.onnx.export of the authors' network (opset 17,
+               TorchScript exporter), fed NCHW BGR/256 input made beforehand
+Each round times every engine in turn (median of --calls calls after warm-up);
+the JSON gives per engine and batch (1, 8) the median images/s over rounds, the
+min-max spread, each engine's largest output difference from xla, and the
+ratio of the default CPU backend to ort_torch per round.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.pytorch_reference import HourglassNet3D
+from pose3d_jax import checkpoint
+from pose3d_jax.inference import engines
+from pose3d_jax.model import network
+from pose3d_jax.weights import convert
+
+BATCHES = (1, 8)
+
+
+def _torch_net(tiny):
+    features, stacks, res = (32, 1, 128) if tiny else (256, 2, 256)
+    torch.manual_seed(0)
+    net = HourglassNet3D(stacks, 2, features, 2, depth=4, input_size=res)
+    with torch.no_grad():  # statistics as a trained network has them, so folding matters
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 2.0)
+    return net.eval(), res
+
+
+def _our_network(net, res):
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    config, input_size = convert.infer_config({k: v.shape for k, v in state.items()})
+    variables = convert.map_state(state, config, input_size)
+    meta = {
+        "model": convert.model_lib.model_meta(config),
+        "input": {**checkpoint.INPUT_BGR_256, "res": res},
+    }
+    return network.network_from_variables(variables, meta)
+
+
+class _LastStack(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        heatmaps, depth = self.net(x)
+        return heatmaps[-1], depth
+
+
+def _torch_onnx_engine(net, res, threads, directory):
+    import onnxruntime
+
+    path = Path(directory) / "torch.onnx"
+    torch.onnx.export(
+        _LastStack(net).eval(),  # export restores the wrapper's mode, and so the net's
+        torch.zeros(1, 3, res, res),
+        str(path),
+        input_names=["image"],
+        output_names=["heatmaps", "depth"],
+        dynamic_axes={"image": {0: "batch"}, "heatmaps": {0: "batch"}, "depth": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(nchw_bgr):
+        heatmaps, depth = session.run(["heatmaps", "depth"], {"image": nchw_bgr})
+        return {"heatmaps": heatmaps.transpose(0, 2, 3, 1), "depth": depth}
+
+    return run
+
+
+def _median_seconds(fn, calls):
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--tiny", action="store_true", help="a small model, for a quick check")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    net, res = _torch_net(args.tiny)
+    ours = _our_network(net, res)
+    rng = np.random.default_rng(0)
+    crops = rng.uniform(0, 1, (max(BATCHES), res, res, 3)).astype(np.float32)
+    torch_inputs = np.ascontiguousarray(
+        network.to_network_input(crops, ours.input_convention, xp=np).transpose(0, 3, 1, 2)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        runners = {
+            "xla": engines.XlaEngine(ours),
+            "ort_ours": engines.OnnxRuntimeEngine(ours, threads=args.threads, cache_directory=tmp),
+            "ort_torch": _torch_onnx_engine(net, res, args.threads, tmp),
+        }
+        inputs = {"xla": crops, "ort_ours": crops, "ort_torch": torch_inputs}
+        reference = runners["xla"](crops)
+        with torch.no_grad():
+            heatmaps, depth = _LastStack(net).eval()(torch.from_numpy(torch_inputs))
+        pytorch = {"heatmaps": heatmaps.numpy().transpose(0, 2, 3, 1), "depth": depth.numpy()}
+        result = {"model": "tiny" if args.tiny else "default", "input": res}
+        result["max_abs_diff_from_xla"] = {
+            name: {k: float(np.abs(out[k] - reference[k]).max()) for k in ("heatmaps", "depth")}
+            for name, out in [
+                *((n, r(inputs[n])) for n, r in runners.items() if n != "xla"),
+                ("pytorch", pytorch),
+            ]
+        }
+        rates = {(n, b): [] for n in runners for b in BATCHES}
+        for name, runner in runners.items():  # warm-up: compile, allocate
+            for batch in BATCHES:
+                runner(inputs[name][:batch])
+        for _ in range(args.rounds):
+            for batch in BATCHES:
+                for name, runner in runners.items():
+                    x = inputs[name][:batch]
+                    rates[(name, batch)].append(
+                        batch / _median_seconds(lambda r=runner, x=x: r(x), args.calls)
+                    )
+    default = engines.default_backend()
+    default_key = {"xla": "xla", "onnxruntime": "ort_ours"}[default]
+    for (name, batch), values in rates.items():
+        result[f"{name}_b{batch}_images_per_s"] = round(statistics.median(values), 3)
+        result[f"{name}_b{batch}_spread"] = [round(min(values), 3), round(max(values), 3)]
+    for batch in BATCHES:
+        ratios = [
+            a / b
+            for a, b in zip(rates[(default_key, batch)], rates[("ort_torch", batch)], strict=True)
+        ]
+        result[f"default_vs_ort_torch_b{batch}"] = [round(min(ratios), 3), round(max(ratios), 3)]
+    result.update(
+        default_backend=default,
+        rounds=args.rounds,
+        calls=args.calls,
+        threads=args.threads,
+        onnxruntime_version=__import__("onnxruntime").__version__,
+        torch_version=torch.__version__,
+    )
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Video: frames in (file or folder), one JSON line and one MP4 frame out per frame,
+tracking, One-Euro smoothing measured on a noisy track, and bad input."""
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from datasets.synthetic import wild
+from pose3d_jax import infer
+from pose3d_jax.inference import smoothing, tracking, video_io
+from pose3d_jax.inference.crops import Crop
+
+NUM_FRAMES = 10
+
+
+def _write_clip(path, frames, fps=25.0):
+    height, width = frames[0].image.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    frames = wild.random_clip(np.random.default_rng(0), NUM_FRAMES, width=192, height=144)
+    return _write_clip(tmp_path_factory.mktemp("clip") / "walk.mp4", frames)
+
+
+def test_video_gives_a_line_and_a_frame_per_frame(clip, tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [str(clip), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--chunk", "3"]
+    assert infer.main([*argv, "--backend", "xla", "--smooth"]) == 0
+    lines = [json.loads(line) for line in (out / "walk.jsonl").read_text().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(NUM_FRAMES))
+    assert lines[1]["time_s"] == pytest.approx(1 / 25)
+    assert np.asarray(lines[0]["joints_2d"]).shape == (16, 2)
+    assert np.asarray(lines[0]["joints_3d_mm"]).shape == (16, 3)
+    assert lines[0]["crop"]["source"] == "localised" and lines[0]["relocalised"]
+    assert {line["crop"]["source"] for line in lines[1:]} <= {"tracked", "localised"}
+    assert video_io.count_frames(out / "walk.mp4") == NUM_FRAMES
+    summary = json.loads((out / "walk.json").read_text())
+    assert summary["frames"] == NUM_FRAMES and summary["skipped"] == 0
+    assert summary["settings"]["smoothing"]["beta"] == 0.05
+    assert summary["provenance"]["kind"] == "untrained"
+    err = capsys.readouterr().err
+    assert "frames/s" in err and "UNTRAINED" in err
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_one_euro_matches_the_formula_by_hand():
+    settings = smoothing.OneEuroSettings(min_cutoff=1.0, beta=0.5, d_cutoff=2.0)
+    f = smoothing.OneEuroFilter(settings)
+    assert f(np.array([10.0]), 0.0) == pytest.approx([10.0])
+    dt = 0.1
+    a_d = 1 / (1 + 1 / (2 * np.pi * 2.0) / dt)
+    dx_hat = a_d * (12.0 - 10.0) / dt
+    cutoff = 1.0 + 0.5 * abs(dx_hat)
+    a = 1 / (1 + 1 / (2 * np.pi * cutoff) / dt)
+    assert f(np.array([12.0]), dt) == pytest.approx([a * 12.0 + (1 - a) * 10.0])
+
+
+@dataclasses.dataclass
+class _Prediction:
+    joints_2d: np.ndarray
+    confidence: np.ndarray
+    joints_3d_mm: np.ndarray
+    crop: Crop
+
+
+class _NoisyPredictor:
+    """Returns a smooth true track plus noise: what tracking feeds the filter."""
+
+    def __init__(self, noise_px):
+        self.rng, self.noise = np.random.default_rng(3), noise_px
+        self.calls = 0
+
+    def truth(self, t):
+        return np.stack(
+            [100 + 40 * t + 5 * np.arange(16), 200 + 10 * np.sin(t) + 0 * np.arange(16)], -1
+        )
+
+    def _predict(self, t, crop):
+        joints = self.truth(t) + self.rng.normal(0, self.noise, (16, 2))
+        joints_3d = np.concatenate([joints, np.zeros((16, 1))], -1)
+        return _Prediction(joints, np.full(16, 0.9), joints_3d, crop)
+
+    def localise(self, image):
+        crop = Crop((0.0, 0.0), 1.0, "localised")
+        return crop, self._predict(float(image[0, 0, 0]) / 25, crop)
+
+    def predict_crops(self, images, crops, pad_to=None):
+        self.calls += 1
+        return [
+            self._predict(float(im[0, 0, 0]) / 25, c) for im, c in zip(images, crops, strict=True)
+        ]
+
+
+def _jitter(track):
+    """Mean frame-to-frame change of the velocity (px per frame^2): noise, not motion."""
+    return float(np.abs(np.diff(np.asarray(track), n=2, axis=0)).mean())
+
+
+def _frames(count):
+    for i in range(count):
+        yield video_io.Frame(i, i / 25, np.full((4, 4, 3), i, np.uint8))
+
+
+def test_smoothing_lowers_jitter_on_a_noisy_clip():
+    count = 60
+    raw = tracking.Tracker(_NoisyPredictor(3.0), tracking.TrackSettings(chunk=4))
+    smooth_settings = tracking.TrackSettings(chunk=4, smoothing=smoothing.OneEuroSettings())
+    smoothed = tracking.Tracker(_NoisyPredictor(3.0), smooth_settings)
+    raw_track = [r.prediction.joints_2d for r in raw.run(_frames(count))]
+    smooth_track = [r.prediction.joints_2d for r in smoothed.run(_frames(count))]
+    truth = np.stack([_NoisyPredictor(0).truth(i / 25) for i in range(count)])
+    assert len(raw_track) == len(smooth_track) == count
+    assert _jitter(smooth_track) < 0.5 * _jitter(raw_track)
+    # and it still follows the motion: the error against the truth falls as well
+    raw_error = np.abs(np.asarray(raw_track) - truth)[10:].mean()
+    smooth_error = np.abs(np.asarray(smooth_track) - truth)[10:].mean()
+    assert smooth_error < raw_error
+
+
+def test_tracker_batches_frames_in_chunks():
+    predictor = _NoisyPredictor(0.0)
+    results = list(tracking.Tracker(predictor, tracking.TrackSettings(chunk=4)).run(_frames(9)))
+    assert [r.frame.index for r in results] == list(range(9))
+    assert results[0].relocalised and not any(r.relocalised for r in results[1:])
+    assert predictor.calls == 2  # frames 1-4 and 5-8, after localising on frame 0
+
+
+def test_damaged_frame_in_a_folder_is_skipped_and_counted(tiny_checkpoint, tmp_path, capsys):
+    frames = wild.random_clip(np.random.default_rng(1), 4, width=96, height=96)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(
+            str(folder / f"frame_{i + 1}.png"), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
+        )
+    (folder / "frame_10.png").write_bytes(b"\x89PNG broken")  # sorted last: 1, 2, 3, 4, 10
+    out = tmp_path / "out"
+    argv = [str(folder), "--frames", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]
+    assert infer.main([*argv, "--backend", "xla"]) == 0
+    lines = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    assert len(lines) == 5 and "skipped" in lines[4] and "skipped" not in lines[3]
+    assert json.loads((out / "frames.json").read_text())["skipped"] == 1
+    assert "frame 4 skipped" in capsys.readouterr().err
+    assert video_io.count_frames(out / "frames.mp4") == 5
+
+
+def _text_as_mp4(folder):
+    (folder / "clip.mp4").write_text("not a video")
+    return folder / "clip.mp4"
+
+
+def _empty_folder(folder):
+    (folder / "empty").mkdir()
+    return folder / "empty"
+
+
+@pytest.mark.parametrize(
+    "make, phrase",
+    [
+        (_text_as_mp4, "as a video"),
+        (_empty_folder, "holds no image files"),
+        (lambda folder: folder / "missing.mp4", "does not exist"),
+    ],
+)
+def test_bad_video_input_is_one_error_and_leaves_nothing(
+    make, phrase, tiny_checkpoint, tmp_path, capsys
+):
+    source = make(tmp_path)
+    out = tmp_path / "out"
+    argv = [str(source), "--frames", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]
+    assert infer.main([*argv, "--backend", "xla"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and phrase in errors[0] and str(source) in errors[0]
+    assert not out.exists() or list(out.iterdir()) == []
