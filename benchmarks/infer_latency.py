@@ -1,92 +1,105 @@
-"""Inference speed of the network on this machine, randomly initialised.
+"""Cold and warm start of `python -m pose3d_jax.infer` on one image; one JSON line.
 
-    python benchmarks/infer_latency.py            # the default model (2 stacks, 256 features)
-    python benchmarks/infer_latency.py --tiny     # a seconds-long check of the script
+    python benchmarks/infer_latency.py [--checkpoint DIR] [--tiny] [--runs 2]
 
-Prints ONE JSON line: compile seconds, per-image latency at batch 1 and
-throughput at a larger batch (default 16), for the jitted forward pass with
-heatmap decoding (network.forward); host-side image loading and cropping are
-not included. On the 2-core CPU machine of ENVIRONMENT.md the default model
-runs at about 1.3 images/s, so the full run takes a few minutes.
+Cold: a new process with empty caches (JAX's persistent compilation cache and
+the ONNX export cache, each in a fresh temporary folder). Warm: the same
+command again with those caches kept. Both are wall-clock seconds of the whole
+command (Python start, imports, restoring, compiling or exporting, one image,
+writing JSON and PNG), for each backend. Without --checkpoint an untrained
+network of the paper's size (or --tiny) is written to a temporary folder.
 """
 
 import argparse
 import json
 import os
-import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import jax
 import numpy as np
 
-from pose3d_jax import model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from pose3d_jax.model import network
 
-DEFAULT_MODEL = {"num_stacks": 2, "num_modules": 2, "num_features": 256, "num_reg_modules": 2}
-TINY_MODEL = {
-    "num_stacks": 1,
-    "num_modules": 1,
-    "num_features": 16,
-    "num_reg_modules": 1,
-    "hourglass_depth": 2,
-}
+REPO = Path(__file__).resolve().parents[1]
+PAPER_MODEL = {"num_stacks": 2, "num_modules": 2, "num_features": 256, "num_reg_modules": 2}
+TINY_MODEL = {"num_stacks": 1, "num_modules": 1, "num_features": 16, "num_reg_modules": 1}
 
 
-def _timed(fn, *args):
-    start = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    return out, time.perf_counter() - start
+def _image(folder):
+    shared = REPO.parent / "shared" / "data" / "images" / "h36m_1214.png"
+    if shared.exists():
+        return shared
+    import cv2
+
+    path = Path(folder) / "frame.png"
+    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8))
+    return path
 
 
-def measure_batch(net, variables, batch, input_res, repeats):
-    """(compile seconds, [seconds per run]) of the forward pass at one batch size."""
-    inputs = np.random.default_rng(0).uniform(0, 1, (batch, input_res, input_res, 3))
-    inputs = jax.device_put(inputs.astype(np.float32))
-    start = time.perf_counter()
-    compiled = network.forward.lower(net, variables, inputs).compile()
-    compile_s = time.perf_counter() - start
-    _timed(compiled, variables, inputs)  # warm-up: first-run allocations
-    runs = [_timed(compiled, variables, inputs)[1] for _ in range(repeats)]
-    return compile_s, runs
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="a tiny model (quick check)")
-    parser.add_argument("--batch", type=int, default=16, help="batch size of the throughput run")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per batch size")
-    parser.add_argument("--input-res", type=int, default=network.DEFAULT_INPUT_RES)
-    args = parser.parse_args()
-
-    config = TINY_MODEL if args.tiny else DEFAULT_MODEL
-    net = model.create_model(config)
-    variables, init_s = _timed(network.init_variables, net, args.input_res)
-    params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(variables["params"]))
-    compile_1, runs_1 = measure_batch(net, variables, 1, args.input_res, args.repeats)
-    compile_b, runs_b = measure_batch(net, variables, args.batch, args.input_res, args.repeats)
-    median_b = statistics.median(runs_b)
-    record = {
-        "benchmark": "infer_latency",
-        "model": "tiny" if args.tiny else "default",
-        "model_config": model.model_meta(config),
-        "params": params,
-        "input_res": args.input_res,
-        "device": jax.devices()[0].device_kind,
-        "backend": jax.default_backend(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "jax": jax.__version__,
-        "init_s": round(init_s, 2),
-        "compile_s_batch_1": round(compile_1, 2),
-        f"compile_s_batch_{args.batch}": round(compile_b, 2),
-        "latency_ms_batch_1": round(1000 * statistics.median(runs_1), 1),
-        f"throughput_img_per_s_batch_{args.batch}": round(args.batch / median_b, 2),
-        f"ms_per_image_batch_{args.batch}": round(1000 * median_b / args.batch, 1),
-        "repeats": args.repeats,
-        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+def _start(checkpoint, image, backend, caches, out):
+    env = {
+        **os.environ,
+        "POSE3D_JAX_COMPILATION_CACHE": str(caches / "jit"),
+        "POSE3D_JAX_EXPORT_CACHE": str(caches / "onnx"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
     }
-    print(json.dumps(record), flush=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pose3d_jax.infer",
+        str(image),
+        "--checkpoint",
+        str(checkpoint),
+    ]
+    command += ["--backend", backend, "--out", str(out)]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"infer failed ({backend}): {done.stderr[-2000:]}")
+    return seconds
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--tiny", action="store_true", help="a tiny untrained model")
+    parser.add_argument("--runs", type=int, default=2, help="cold/warm pairs per backend")
+    parser.add_argument("--backends", nargs="+", default=["xla", "onnxruntime"])
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        checkpoint = args.checkpoint
+        model = "given"
+        if checkpoint is None:
+            model = "tiny" if args.tiny else "paper"
+            config = TINY_MODEL if args.tiny else PAPER_MODEL
+            checkpoint = tmp / "checkpoint"
+            network.write_random_checkpoint(checkpoint, config)
+        image = _image(tmp)
+        result = {"benchmark": "infer_latency", "model": model, "image": image.name}
+        for backend in args.backends:
+            cold, warm = [], []
+            for run in range(args.runs):
+                caches = tmp / f"caches_{backend}_{run}"
+                cold.append(_start(checkpoint, image, backend, caches, tmp / "out"))
+                warm.append(_start(checkpoint, image, backend, caches, tmp / "out"))
+            result[f"{backend}_cold_s"] = round(statistics.median(cold), 2)
+            result[f"{backend}_warm_s"] = round(statistics.median(warm), 2)
+            result[f"{backend}_cold_s_all"] = [round(v, 2) for v in cold]
+            result[f"{backend}_warm_s_all"] = [round(v, 2) for v in warm]
+            result[f"{backend}_warm_over_cold"] = round(
+                statistics.median(warm) / statistics.median(cold), 3
+            )
+    result["cpu_count"] = os.cpu_count()
+    print(json.dumps(result), flush=True)
+    return result
 
 
 if __name__ == "__main__":

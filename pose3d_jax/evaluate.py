@@ -22,7 +22,9 @@ def main(argv):
     from ml_collections import config_flags
 
     from pose3d_jax import checkpoint
+    from pose3d_jax.runtime import compile_cache
 
+    compile_cache.enable()  # a second evaluation loads the compiled network from disk
     flag_values = flags.FLAGS
     try:
         config = flag_values.config

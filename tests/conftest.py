@@ -8,6 +8,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # ONNX exports of test checkpoints (the onnxruntime backend's cache) stay out of ~/.cache.
 os.environ.setdefault("POSE3D_JAX_EXPORT_CACHE", tempfile.mkdtemp(prefix="pose3d_exports_"))
+os.environ.setdefault("POSE3D_JAX_COMPILATION_CACHE", tempfile.mkdtemp(prefix="pose3d_jit_"))
 
 from pathlib import Path  # noqa: E402
 

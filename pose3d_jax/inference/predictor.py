@@ -115,9 +115,15 @@ class Predictor:
     def from_checkpoint(cls, path=None, **kwargs):
         """A Predictor for the checkpoint at `path` (default place when None).
 
+        Turns on JAX's persistent compilation cache (runtime/compile_cache.py), so a
+        second start does not compile the network again.
+
         Raises:
           checkpoint.CheckpointError: saying how to get or fix a checkpoint.
         """
+        from pose3d_jax.runtime import compile_cache
+
+        compile_cache.enable()
         return cls(network.load_network(path), **kwargs)
 
     def load(self, image):
