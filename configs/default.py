@@ -28,6 +28,9 @@ def get_config():
     config.data.shuffle_buffer = 1024
     config.data.input_res = 256
     config.data.heatmap_res = 64
+    # What the shards hold, recorded in every checkpoint (infer warns on "synthetic"):
+    # "release" (the datasets' real files) or "synthetic" (datasets/synthetic).
+    config.data.provenance = "release"
 
     config.augment = ml_collections.ConfigDict()
     config.augment.scale_factor = 0.25  # scale *= 2^clip(N * 0.25, +-0.5)

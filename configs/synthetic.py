@@ -20,6 +20,7 @@ def get_config():
     config.model.num_reg_modules = 1
     config.model.hourglass_depth = 2
     config.data.input_res = 64
+    config.data.provenance = "synthetic"  # the checkpoint says so; infer warns on real photos
     config.data.heatmap_res = 16
     config.data.shuffle_buffer = 512
     config.train.batch_size = 16

@@ -45,7 +45,21 @@ def _meta(config):
         "model": model_lib.model_meta(config.model),
         "input": dict(ckpt.INPUT_RGB_255, res=config.data.input_res),
         "source": {"kind": "pose3d_jax training", "config": json.loads(config.to_json())},
+        "provenance": ckpt.provenance(
+            _trained_on(config),
+            datasets=list(config.data.train_sources),
+            data_dir=str(config.data.data_dir),
+        ),
     }
+
+
+def _trained_on(config):
+    """checkpoint.TRAINED_ON_SYNTHETIC or TRAINED_ON_RELEASE, from config.data.provenance."""
+    kinds = {"synthetic": ckpt.TRAINED_ON_SYNTHETIC, "release": ckpt.TRAINED_ON_RELEASE}
+    value = config.data.get("provenance", "release")
+    if value not in kinds:
+        raise ValueError(f"config.data.provenance must be 'release' or 'synthetic', got {value!r}")
+    return kinds[value]
 
 
 def _abstract_state(config, model, tx):
