@@ -216,6 +216,11 @@ class PoseBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         raw = self.raw_dir(dl_manager)
         annotations = self.load(raw)
         rows = {split: list(r) for split, r in self.plan(raw, annotations).items() if len(r)}
+        if not rows:
+            raise errors.DatasetError(
+                f"{self.name}: the annotations under {raw} give no example (no valid frame or "
+                "annotated person); check the raw folder against datasets/README.md"
+            )
         if self.use_beam:
             make = lambda split, r: beam_examples(self.name, raw, split, r, self.skip_bad_images)
         else:

@@ -91,6 +91,15 @@ def test_3dhp_prefers_the_corrected_annotation(tmp_path_factory, tmp_path):
         prepare.build("mpi_inf_3dhp", raw, tmp_path / "again")
 
 
+def test_3dhp_without_a_valid_frame_is_one_clear_error(tmp_path_factory, tmp_path):
+    raw = copy_raw(tmp_path_factory, "mpi_inf_3dhp", tmp_path)
+    for path in raw.glob("TS*/annot_data.mat"):
+        with h5py.File(path, "r+") as f:
+            f["valid_frame"][...] = 0
+    with pytest.raises(DatasetError, match="mpi_inf_3dhp: the annotations .* give no example"):
+        prepare.build("mpi_inf_3dhp", raw, tmp_path / "shards")
+
+
 # ---- Human3.6M: the authors' sample test and targets ----
 
 
