@@ -149,36 +149,6 @@ def joints_3d_from_outputs(points, depth, heatmap_res=64):
     return jnp.concatenate([points, z[..., None]], axis=-1)
 
 
-def h36m_targets(joints_2d, joints_3d_mm, crop_size):
-    """H36M 2D/depth targets from the crop's 2D joints and camera-frame 3D (SPEC 3).
-
-    joint 7 ("thorax") is set to the mean of the shoulders in 2D and 3D, the 3D
-    pose is made relative to it, scaled so its x-y bone lengths match the 2D
-    ones, placed at the 2D root, with depth around the crop centre.
-
-    Args:
-      joints_2d: [16, 2] in crop pixels (NumPy).
-      joints_3d_mm: [16, 3] camera coordinates in mm (NumPy).
-      crop_size: side of the square crop in pixels (224 for the release).
-    Returns:
-      (xy [16, 2] in crop pixels, depth_target [16] in about [-1, 1]).
-    """
-    j2 = np.array(joints_2d, dtype=np.float64)
-    j3 = np.array(joints_3d_mm, dtype=np.float64)
-    root = skeleton.TARGET_ROOT
-    shoulders = [skeleton.RIGHT_SHOULDER, skeleton.LEFT_SHOULDER]
-    j2[root] = j2[shoulders].mean(axis=0)
-    j3[root] = j3[shoulders].mean(axis=0)
-    rel = j3 - j3[root]
-    sum_2d = skeleton.bone_lengths(j2).sum()
-    sum_3d = skeleton.bone_lengths(rel[:, :2]).sum()
-    ratio = sum_2d / max(sum_3d, 1e-8)
-    xy = rel[:, :2] * ratio + j2[root]
-    z = rel[:, 2] * ratio + crop_size / 2.0
-    depth_target = z / crop_size * 2.0 - 1.0
-    return xy.astype(np.float32), depth_target.astype(np.float32)
-
-
 def heatmap_accuracy(pred_heatmaps, target_heatmaps, visible, threshold=0.5):
     """Training-time 2D accuracy: share of visible accuracy joints whose decoded
     prediction lies within threshold * res / 10 of the decoded target.

@@ -99,34 +99,6 @@ def test_joints_3d_from_outputs():
     np.testing.assert_allclose(np.asarray(out), [[10.0, 20.0, 48.0]])
 
 
-def _h36m_targets_reference(j2, j3, crop):
-    """SPEC 3 written out plainly, independently of the project code."""
-    j2, j3 = j2.astype(np.float64).copy(), j3.astype(np.float64).copy()
-    j2[7] = (j2[12] + j2[13]) / 2
-    j3[7] = (j3[12] + j3[13]) / 2
-    rel = j3 - j3[7]
-    s2 = s3 = 0.0
-    for a, b in skeleton.BONES:
-        s2 += np.sqrt(((j2[a] - j2[b]) ** 2).sum())
-        s3 += np.sqrt(((rel[a, :2] - rel[b, :2]) ** 2).sum())
-    k = s2 / s3
-    xy = rel[:, :2] * k + j2[7]
-    z = rel[:, 2] * k + crop / 2
-    z64 = z * 64 / crop
-    return xy, z64 / 64 * 2 - 1
-
-
-def test_h36m_targets_match_spec():
-    rng = np.random.default_rng(3)
-    j3 = rng.normal(0, 300, (16, 3)) + [0, 0, 5000]
-    j2 = j3[:, :2] / j3[:, 2:] * 1100 + 112 + rng.normal(0, 1, (16, 2))
-    xy, depth = geometry.h36m_targets(j2, j3, 224)
-    ref_xy, ref_depth = _h36m_targets_reference(j2, j3, 224)
-    np.testing.assert_allclose(xy, ref_xy, rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(depth, ref_depth, rtol=1e-5, atol=1e-5)
-    assert np.all(np.abs(depth) < 1.5)
-
-
 def test_scale_to_bone_sum():
     joints = np.random.default_rng(4).normal(0, 1, (3, 16, 3))
     out = geometry.scale_to_bone_sum(joints, skeleton.MEAN_SKELETON_BONE_SUM_MM)
