@@ -48,7 +48,12 @@ GPU_FLAG_PROFILES = {
     "fast": ("--xla_gpu_autotune_level=2", "--xla_gpu_enable_triton_gemm=false"),
     "off": (),
 }
-CUDA_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin")
+CUDA_PLUGINS = (  # the pip packages' modules; jax finds them as jax_plugins.xla_cuda*
+    "jax_cuda12_plugin",
+    "jax_cuda13_plugin",
+    "jax_plugins.xla_cuda12",
+    "jax_plugins.xla_cuda13",
+)
 
 
 def machine_tag() -> str:
@@ -129,7 +134,14 @@ def gpu_backend_expected(environ=None) -> bool:
     platforms = jax.config.jax_platforms or environ.get("JAX_PLATFORMS", "")
     if platforms and not {"cuda", "gpu"} & {p.strip() for p in platforms.split(",")}:
         return False
-    return any(importlib.util.find_spec(name) is not None for name in CUDA_PLUGINS)
+
+    def installed(name):
+        try:
+            return importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # jax_plugins itself absent
+            return False
+
+    return any(installed(name) for name in CUDA_PLUGINS)
 
 
 def apply_gpu_flags(environ=None) -> tuple[str, ...]:
