@@ -224,6 +224,15 @@ def test_export_errors_leave_nothing(rgb_checkpoint, tmp_path, capsys):
     assert code == 2
     assert "unknown format 'tflite'" in capsys.readouterr().err and not out.exists()
 
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    code = export_cli.main(
+        ["--checkpoint", str(rgb_checkpoint), "--format", "onnx", "--out", str(folder)]
+    )
+    assert code == 1 and "writes a file" in capsys.readouterr().err
+    assert list(folder.iterdir()) == []
+    folder.rmdir()
+
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
     target = a_file / "model.onnx"  # a folder that cannot exist, even for root

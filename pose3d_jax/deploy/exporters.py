@@ -160,6 +160,10 @@ def export(network, fmt, out, batch=None) -> list[Path]:
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     out = Path(out)
     check_writable(out)
+    if fmt != "savedmodel" and out.is_dir():
+        raise ExportError(
+            f"output '{out}' is a folder; --format {fmt} writes a file: give its path."
+        )
     if fmt == "onnx":
         return [fileio.write_bytes_atomic(out, onnx_bytes(network, batch))]
     if fmt == "stablehlo":

