@@ -16,7 +16,7 @@ from pose3d_jax import fileio
 from pose3d_jax.deploy import exporters, onnx_graph
 
 CACHE_ENV = "POSE3D_JAX_EXPORT_CACHE"
-GRAPH_VERSION = 2  # bump when onnx_graph writes a different graph for the same weights
+GRAPH_VERSION = 3  # bump when onnx_graph writes a different graph for the same weights
 
 
 def cache_dir() -> Path:

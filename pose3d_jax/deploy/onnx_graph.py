@@ -9,7 +9,9 @@ against the flax model on real frames.
 
 Inference-time simplifications, exact up to float rounding: a BatchNorm that
 follows a convolution is folded into its weights; the pre-activation BatchNorms
-(BN-ReLU-conv) stay BatchNormalization nodes. Nearest upsampling is a Resize.
+(BN-ReLU-conv) stay BatchNormalization nodes. A stack's merge of its features
+and heatmaps, two 1x1 convolutions in a row beside a third, is one convolution;
+only the last stack's heatmaps are computed. Nearest upsampling is a Resize.
 The graph's input is the crop in NHWC, RGB in [0, 1] (as Predictor makes it);
 the checkpoint's channel order and divisor are folded into the first convolution.
 Its outputs are the last stack's heatmaps [B, H/4, W/4, J] (NHWC, as flax
@@ -142,6 +144,19 @@ def stem_for_rgb01(stem_params, input_convention):
     return {**stem_params, "kernel": kernel * factor}
 
 
+def merged_1x1(features, heatmaps, merge_heatmaps):
+    """One 1x1 convolution for the stack's merge: ll(y) + merge(heatmaps(y)) is linear in y,
+    kernel K_ll + K_hm K_mh and bias b_ll + b_hm K_mh + b_mh (computed in float64)."""
+
+    def matrix(params):
+        kernel = np.asarray(params["kernel"], np.float64)
+        return kernel.reshape(kernel.shape[-2:]), np.asarray(params["bias"], np.float64)
+
+    (k_ll, b_ll), (k_hm, b_hm), (k_mh, b_mh) = map(matrix, (features, heatmaps, merge_heatmaps))
+    kernel = (k_ll + k_hm @ k_mh)[None, None].astype(np.float32)
+    return {"kernel": kernel, "bias": (b_ll + b_hm @ k_mh + b_mh).astype(np.float32)}
+
+
 def build_model(variables, model_config, input_res, input_convention, *, batch=None, metadata=None):
     """The network of `variables` (flax {'params', 'batch_stats'}) as an onnx.ModelProto.
 
@@ -171,9 +186,12 @@ def build_model(variables, model_config, input_res, input_convention, *, batch=N
             name = f"stack_{i}_res_{j}"
             y = _residual(g, y, p[name], s[name])
         y = g.conv(y, p[f"stack_{i}_lin_conv"], _norm(p, s, f"stack_{i}_lin_bn"), relu=True)
-        heatmaps = g.conv(y, p[f"stack_{i}_heatmaps"])
-        merged = g.op("Add", [x, g.conv(y, p[f"stack_{i}_merge_features"])])
-        x = g.op("Add", [merged, g.conv(heatmaps, p[f"stack_{i}_merge_heatmaps"])])
+        if i == stacks - 1:  # only the last stack's heatmaps are an output
+            heatmaps = g.conv(y, p[f"stack_{i}_heatmaps"])
+        merge = merged_1x1(
+            p[f"stack_{i}_merge_features"], p[f"stack_{i}_heatmaps"], p[f"stack_{i}_merge_heatmaps"]
+        )
+        x = g.op("Add", [x, g.conv(y, merge)])
     for k in range(4):
         for j in range(reg_modules):
             name = f"depth_res_{k * reg_modules + j}"
