@@ -9,7 +9,8 @@ with non-trivial BatchNorm statistics) is converted to our checkpoint layout
   ort_ours     ONNX Runtime on our export (pose3d_jax.deploy, Predictor's onnxruntime backend)
   ort_torch    ONNX Runtime on torch.onnx.export of the authors' network (opset 17,
                TorchScript exporter), fed NCHW BGR/256 input made beforehand
-Each round times every engine in turn (median of --calls calls after warm-up);
+Each round times every engine in turn, the order rotated from round to round
+(median of --calls calls after warm-up);
 the JSON gives per engine and batch (1, 8) the median images/s over rounds, the
 min-max spread, each engine's largest output difference from xla, and the
 ratio of the default CPU backend to ort_torch per round.
@@ -142,9 +143,12 @@ def main(argv=None):
         for name, runner in runners.items():  # warm-up: compile, allocate
             for batch in BATCHES:
                 runner(inputs[name][:batch])
-        for _ in range(args.rounds):
+        names = list(runners)
+        for round_index in range(args.rounds):
+            order = names[round_index % len(names) :] + names[: round_index % len(names)]
             for batch in BATCHES:
-                for name, runner in runners.items():
+                for name in order:  # each engine goes first, middle and last in turn
+                    runner = runners[name]
                     x = inputs[name][:batch]
                     rates[(name, batch)].append(
                         batch / _median_seconds(lambda r=runner, x=x: r(x), args.calls)
