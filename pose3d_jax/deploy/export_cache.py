@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from pose3d_jax import fileio
@@ -45,3 +46,30 @@ def cached_onnx(network, directory=None) -> Path:
     if not path.exists():
         fileio.write_bytes_atomic(path, exporters.onnx_bytes(network, batch=None))
     return path
+
+
+def cached_forward(network, forward, input_shape, flip, directory=None):
+    """fn(variables, inputs) running `forward` (model.network.make_forward) for one input
+    shape, through a jax.export serialization kept in the cache (made on first use).
+
+    The weights are arguments, not constants, so the file is small (the program
+    only); its name holds the weights' hash, the shape, flip, the JAX version and
+    the backend, so a changed checkpoint or JAX never reuses a stale program.
+    """
+    directory = Path(directory) if directory is not None else cache_dir()
+    shape = "x".join(str(d) for d in input_shape)
+    tag = f"{network_key(network)}_{shape}_flip{int(bool(flip))}_{jax.__version__}"
+    path = directory / f"{tag}_{jax.default_backend()}.jaxexport"
+    if path.exists():
+        try:
+            return jax.export.deserialize(bytearray(path.read_bytes())).call
+        except Exception:  # noqa: BLE001 - a damaged or foreign entry: export again
+            path.unlink(missing_ok=True)
+    inputs = jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32)
+    variables = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), network.variables)
+    exported = jax.export.export(jax.jit(lambda v, x: forward(v, x, flip=flip)))(variables, inputs)
+    try:
+        fileio.write_bytes_atomic(path, exported.serialize())
+    except OSError:
+        pass  # a read-only cache: run without keeping it
+    return exported.call

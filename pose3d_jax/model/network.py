@@ -8,14 +8,17 @@ in one place. A checkpoint's meta carries everything needed; no config file.
 
 import dataclasses
 import functools
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
-from pose3d_jax import checkpoint, geometry, skeleton
+from pose3d_jax import checkpoint, fileio, geometry, skeleton
 from pose3d_jax.model import hourglass
 
 DEFAULT_INPUT_RES = 256
@@ -95,6 +98,46 @@ def _check_input_convention(meta, where):
         )
 
 
+def _shapes_file(model_config, input_res):
+    from pose3d_jax.runtime import compile_cache
+
+    root = compile_cache.cache_dir()
+    if root is None:
+        return None
+    text = json.dumps([model_config, int(input_res), jax.__version__], sort_keys=True, default=str)
+    return root / "variable_shapes" / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
+
+
+def abstract_variables(net, model_config, input_res):
+    """The variables' shapes and dtypes for a model config (jax.ShapeDtypeStructs).
+
+    Tracing the whole init for them takes ~2 s for the paper's network, a large part
+    of a warm start, so they are kept beside the compilation cache (pure data of
+    the config and the JAX version; off with it).
+    """
+    path = _shapes_file(model_config, input_res)
+    if path is not None and path.exists():
+        try:
+            flat = json.loads(path.read_text())
+            tree = {
+                tuple(k.split("/")): jax.ShapeDtypeStruct(tuple(v[0]), v[1])
+                for k, v in flat.items()
+            }
+            return traverse_util.unflatten_dict(tree)
+        except (OSError, ValueError, TypeError):
+            pass  # a damaged entry: trace again
+    dummy = jnp.zeros((1, input_res, input_res, 3), jnp.float32)
+    abstract = jax.eval_shape(net.init, jax.random.key(0), dummy)
+    if path is not None:
+        flat = traverse_util.flatten_dict(jax.tree.map(lambda a: a, abstract))
+        record = {"/".join(k): [list(v.shape), str(v.dtype)] for k, v in flat.items()}
+        try:
+            fileio.write_json_atomic(path, record)
+        except OSError:
+            pass  # a read-only cache: no harm
+    return abstract
+
+
 def network_from_variables(variables, meta, step_dir=None) -> Network:
     """A Network from variables and meta, checked against the model the meta describes."""
     where = step_dir or "in memory"
@@ -107,9 +150,7 @@ def network_from_variables(variables, meta, step_dir=None) -> Network:
             "re-save or re-convert it."
         ) from err
     input_res = input_res_of(meta)
-    dummy = jnp.zeros((1, input_res, input_res, 3), jnp.float32)
-    abstract = jax.eval_shape(net.init, jax.random.key(0), dummy)
-    checkpoint.check_compatible(variables, abstract, where)
+    checkpoint.check_compatible(variables, abstract_variables(net, meta["model"], input_res), where)
     return Network(net, jax.device_put(variables), meta, step_dir, input_res)
 
 
