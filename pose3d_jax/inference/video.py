@@ -8,6 +8,7 @@ Writes, each under a temporary name until the whole video is done:
                   settings, joint names, conventions, checkpoint provenance
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -82,34 +83,30 @@ def process(predictor, source, out_dir, name, settings=None, *, about=None):
     counts = {"frames": 0, "skipped": 0}
     started = time.perf_counter()
     writer, last_drawn = None, None
-    with _JsonLines(out_dir / f"{name}.jsonl") as lines, _progress(source.count, name) as bar:
-        try:
-            for tracked in tracker.run(source):
-                counts["frames"] += 1
-                lines.write(frame_record(tracked))
-                if tracked.prediction is None:
-                    counts["skipped"] += 1
-                    index, why = tracked.frame.index, tracked.skipped
-                    bar.write(f"warning: {name}: frame {index} skipped ({why}).", file=sys.stderr)
-                    drawn = last_drawn  # keep the video's timing: repeat the last picture
-                else:
-                    p = tracked.prediction
-                    drawn = video_draw.frame_with_pose(
-                        tracked.frame.image, p.joints_2d, p.joints_3d_mm, f"{tracked.frame.index}"
-                    )
-                if drawn is not None:
-                    if writer is None:
-                        size = (drawn.shape[1], drawn.shape[0])
-                        writer = video_io.Mp4Writer(out_dir / f"{name}.mp4", source.fps, size)
-                    writer.write(drawn)
-                    last_drawn = drawn
-                bar.update(1)
-        except BaseException:
-            if writer is not None:
-                writer.__exit__(RuntimeError, None, None)
-            raise
-    if writer is not None:
-        writer.__exit__(None, None, None)
+    with contextlib.ExitStack() as outputs:  # an error removes every temporary file
+        lines = outputs.enter_context(_JsonLines(out_dir / f"{name}.jsonl"))
+        bar = outputs.enter_context(_progress(source.count, name))
+        for tracked in tracker.run(source):
+            counts["frames"] += 1
+            lines.write(frame_record(tracked))
+            if tracked.prediction is None:
+                counts["skipped"] += 1
+                index, why = tracked.frame.index, tracked.skipped
+                bar.write(f"warning: {name}: frame {index} skipped ({why}).", file=sys.stderr)
+                drawn = last_drawn  # keep the video's timing: repeat the last picture
+            else:
+                p = tracked.prediction
+                drawn = video_draw.frame_with_pose(
+                    tracked.frame.image, p.joints_2d, p.joints_3d_mm, f"{tracked.frame.index}"
+                )
+            if drawn is not None:
+                if writer is None:
+                    size = (drawn.shape[1], drawn.shape[0])
+                    mp4 = video_io.Mp4Writer(out_dir / f"{name}.mp4", source.fps, size)
+                    writer = outputs.enter_context(mp4)
+                writer.write(drawn)
+                last_drawn = drawn
+            bar.update(1)
     if counts["frames"] == counts["skipped"]:
         (out_dir / f"{name}.jsonl").unlink(missing_ok=True)
         raise video_io.VideoError(f"no frame of '{source.path}' could be read.")
