@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pytorch_reference import HourglassNet3D
 from pose3d_jax import checkpoint
-from pose3d_jax.inference import engines
-from pose3d_jax.model import network
+from pose3d_jax.inference import engines, onnx_engine, xla_engine
+from pose3d_jax.model import interface, network
 from pose3d_jax.weights import convert
 
 BATCHES = (1, 8)
@@ -118,12 +118,14 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     crops = rng.uniform(0, 1, (max(BATCHES), res, res, 3)).astype(np.float32)
     torch_inputs = np.ascontiguousarray(
-        network.to_network_input(crops, ours.input_convention, xp=np).transpose(0, 3, 1, 2)
+        interface.to_network_input(crops, ours.input_convention, xp=np).transpose(0, 3, 1, 2)
     )
     with tempfile.TemporaryDirectory() as tmp:
         runners = {
-            "xla": engines.XlaEngine(ours),
-            "ort_ours": engines.OnnxRuntimeEngine(ours, threads=args.threads, cache_directory=tmp),
+            "xla": xla_engine.XlaEngine(ours),
+            "ort_ours": onnx_engine.OnnxRuntimeEngine.for_network(
+                ours, threads=args.threads, cache_directory=tmp
+            ),
             "ort_torch": _torch_onnx_engine(net, res, args.threads, tmp),
         }
         inputs = {"xla": crops, "ort_ours": crops, "ort_torch": torch_inputs}

@@ -8,15 +8,15 @@ A checkpoint step directory holds up to three items:
 A training workdir keeps `checkpoints/<step>` (the last K) and `best/<step>`
 (the best by a validation metric). Anything that takes a checkpoint accepts a
 workdir, a manager directory, or one step directory.
+
+Finding a step directory and reading its meta need neither JAX nor orbax
+(the ONNX Runtime start of `infer` uses only those); saving and restoring
+import them when called.
 """
 
 import json
 import os
 from pathlib import Path
-
-import jax
-import numpy as np
-import orbax.checkpoint as ocp
 
 DEFAULT_CHECKPOINT_ENV = "POSE3D_JAX_CHECKPOINT"
 LATEST_DIR = "checkpoints"
@@ -83,6 +83,8 @@ def manager(directory, *, max_to_keep=3, best_metric=None, best_mode="max", with
 
     With `best_metric`, it keeps the `max_to_keep` best steps by that metric.
     """
+    import orbax.checkpoint as ocp
+
     items = ("model", "train", "meta") if with_train else ("model", "meta")
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep,
@@ -95,6 +97,8 @@ def manager(directory, *, max_to_keep=3, best_metric=None, best_mode="max", with
 
 def save_args(model_vars, meta, train_vars=None):
     """orbax Composite args for one save."""
+    import orbax.checkpoint as ocp
+
     items = {
         "model": ocp.args.StandardSave(model_vars),
         "meta": ocp.args.JsonSave(meta),
@@ -106,6 +110,8 @@ def save_args(model_vars, meta, train_vars=None):
 
 def write_inference_checkpoint(directory, variables, meta, step=0):
     """Writes model variables and meta as a one-step checkpoint (used by imports)."""
+    import jax
+
     variables = jax.device_get(variables)
     mgr = manager(directory, max_to_keep=1, with_train=False)
     mgr.save(step, args=save_args(variables, meta), force=True)
@@ -167,6 +173,10 @@ def load_variables(path):
 
     Arrays come back as NumPy on the host; callers place them on devices.
     """
+    import jax
+    import numpy as np
+    import orbax.checkpoint as ocp
+
     step_dir = resolve_step_dir(path)
     meta = read_meta(step_dir)
     with ocp.StandardCheckpointer() as checkpointer:
@@ -183,6 +193,9 @@ def load_variables(path):
 
 def check_compatible(variables, abstract_variables, where):
     """Raises a clear error when restored variables do not fit the model."""
+    import jax
+    import numpy as np
+
     got = jax.tree_util.tree_flatten_with_path(variables)[0]
     want = jax.tree_util.tree_flatten_with_path(abstract_variables)[0]
     got_shapes = {jax.tree_util.keystr(k): np.shape(v) for k, v in got}

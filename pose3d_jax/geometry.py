@@ -6,11 +6,11 @@ A heatmap at 1/4 of the input resolution therefore maps by a plain factor 4.
 
 The affine helpers take `xp` (NumPy by default, `jax.numpy` inside jit) so that
 the host (dataset builders, inference) and the device (augmentation) share one
-implementation.
+implementation. Importing this module does not import JAX: the ONNX Runtime
+start of `infer` runs without it (~1.5 s saved); the functions that compute on
+the device import jax.numpy when called, and the decoders default to it.
 """
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from pose3d_jax import skeleton
@@ -18,6 +18,12 @@ from pose3d_jax import skeleton
 BOX_PIXELS_PER_SCALE = 200.0  # a person's box side is 200 * scale pixels
 HEATMAP_SIGMA = 1.0
 HEATMAP_RADIUS = 3  # 7x7 support
+
+
+def _jnp():
+    import jax.numpy as jnp
+
+    return jnp
 
 
 def crop_matrix(center, scale, res, rotation_deg=0.0, xp=np):
@@ -85,6 +91,7 @@ def render_heatmaps(points, visible, res, sigma=HEATMAP_SIGMA):
     the point, cut to a 7x7 support; an invisible joint gets zeros. points are
     [..., J, 2] in heatmap pixels (x, y), visible is [..., J] (bool).
     """
+    jnp = _jnp()
     points = jnp.asarray(points, jnp.float32)
     peak = jnp.floor(points)  # [..., J, 2]
     grid = jnp.arange(res, dtype=jnp.float32)
@@ -98,11 +105,12 @@ def render_heatmaps(points, visible, res, sigma=HEATMAP_SIGMA):
     return maps * jnp.asarray(visible, jnp.float32)[..., None, None, :]
 
 
-def heatmap_argmax(heatmaps, xp=jnp):
+def heatmap_argmax(heatmaps, xp=None):
     """Integer (x, y) of each heatmap's maximum and the maximum itself.
 
     heatmaps [..., H, W, J] -> (indices [..., J, 2] int32, maxvals [..., J]).
     """
+    xp = _jnp() if xp is None else xp
     width = heatmaps.shape[-2]
     flat = xp.moveaxis(heatmaps, -1, -3).reshape(heatmaps.shape[:-3] + (heatmaps.shape[-1], -1))
     index = xp.argmax(flat, axis=-1)
@@ -111,11 +119,12 @@ def heatmap_argmax(heatmaps, xp=jnp):
     return xy, maxvals
 
 
-def quarter_offset(heatmaps, indices, xp=jnp):
+def quarter_offset(heatmaps, indices, xp=None):
     """The +-0.25 px step toward the higher neighbour, 0 on the border.
 
     heatmaps [..., H, W, J], indices [..., J, 2] -> offsets [..., J, 2].
     """
+    xp = _jnp() if xp is None else xp
     height, width = heatmaps.shape[-3], heatmaps.shape[-2]
     flat = xp.moveaxis(heatmaps, -1, -3).reshape(heatmaps.shape[:-3] + (heatmaps.shape[-1], -1))
     x, y = indices[..., 0], indices[..., 1]
@@ -131,22 +140,24 @@ def quarter_offset(heatmaps, indices, xp=jnp):
     return xp.where(inside[..., None], offset, 0.0).astype(xp.float32)
 
 
-def decode_heatmaps(heatmaps, xp=jnp):
+def decode_heatmaps(heatmaps, xp=None):
     """2D joints from heatmaps (SPEC 6): argmax, quarter-pixel refinement, +0.5.
 
     heatmaps [..., H, W, J] -> (points [..., J, 2] in heatmap pixels, maxvals [..., J]).
     `xp` is jax.numpy (inside jit) or NumPy (host-side outputs of another runtime).
     """
+    xp = _jnp() if xp is None else xp
     heatmaps = xp.asarray(heatmaps, xp.float32)
     indices, maxvals = heatmap_argmax(heatmaps, xp)
     points = indices.astype(xp.float32) + quarter_offset(heatmaps, indices, xp) + 0.5
     return points, maxvals
 
 
-def joints_3d_from_outputs(points, depth, heatmap_res=64):
+def joints_3d_from_outputs(points, depth, heatmap_res=64, xp=None):
     """3D joints in heatmap-pixel units: (x, y) decoded, z = (depth + 1) * res / 2."""
-    z = (depth + 1.0) * (heatmap_res / 2.0)
-    return jnp.concatenate([points, z[..., None]], axis=-1)
+    xp = _jnp() if xp is None else xp
+    z = (xp.asarray(depth) + 1.0) * (heatmap_res / 2.0)
+    return xp.concatenate([xp.asarray(points), z[..., None]], axis=-1)
 
 
 def heatmap_accuracy(pred_heatmaps, target_heatmaps, visible, threshold=0.5):
@@ -155,6 +166,7 @@ def heatmap_accuracy(pred_heatmaps, target_heatmaps, visible, threshold=0.5):
 
     Returns (hits, count) so that batches and devices can be summed.
     """
+    jnp = _jnp()
     res = pred_heatmaps.shape[-2]
     pred, _ = decode_heatmaps(pred_heatmaps)
     target, _ = decode_heatmaps(target_heatmaps)
@@ -182,6 +194,7 @@ def warp_image(image, matrix, out_size):
     image [H, W, C], matrix [2, 3] mapping image pixels to output pixels (this
     project's convention); returns [out_size, out_size, C] float32.
     """
+    jnp = _jnp()
     height, width = image.shape[0], image.shape[1]
     inverse = invert_affine(matrix, xp=jnp)
     grid = jnp.arange(out_size, dtype=jnp.float32) + 0.5
@@ -203,4 +216,8 @@ def warp_image(image, matrix, out_size):
     return top * (1 - wy)[..., None] + bottom * wy[..., None]
 
 
-batched_warp_image = jax.vmap(warp_image, in_axes=(0, 0, None))
+def batched_warp_image(images, matrices, out_size):
+    """warp_image over a batch of images and matrices ([B, H, W, C], [B, 2, 3])."""
+    import jax
+
+    return jax.vmap(warp_image, in_axes=(0, 0, None))(images, matrices, out_size)

@@ -13,7 +13,7 @@ from pose3d_jax import geometry, skeleton
 from pose3d_jax.evaluation import metrics, protocols
 from pose3d_jax.evaluation import predict as eval_predict
 from pose3d_jax.evaluation import run as evaluation_run
-from pose3d_jax.model import network
+from pose3d_jax.model import interface, network
 
 HEATMAP_RES, INPUT_RES = 64, 256
 
@@ -65,7 +65,7 @@ def test_to_original_pixels_undoes_the_crop_and_applies_to_original():
     matrix = geometry.crop_matrix(rng.uniform(100, 200, (3, 2)), rng.uniform(0.5, 2, 3), 256, 20)
     heat = geometry.apply_affine(matrix, stored) / 4
     to_original = np.tile(np.array([[1.5, 0.1, 7.0], [-0.2, 1.4, 3.0]]), (3, 1, 1))
-    back = network.to_original_pixels(heat, matrix, to_original, heatmap_res=64, input_res=256)
+    back = interface.to_original_pixels(heat, matrix, to_original, heatmap_res=64, input_res=256)
     np.testing.assert_allclose(back, geometry.apply_affine(to_original, stored), atol=1e-3)
 
 
@@ -119,9 +119,9 @@ def test_eval_predict_fn_runs_the_network_on_device_batches(tiny_checkpoint):
 
 def test_bgr_256_convention_reverses_channels_and_rescales():
     rgb = np.array([[[1.0, 0.5, 0.0]]])
-    bgr = network.to_network_input(rgb, {"channel_order": "bgr", "divisor": 256.0}, xp=np)
+    bgr = interface.to_network_input(rgb, {"channel_order": "bgr", "divisor": 256.0}, xp=np)
     np.testing.assert_allclose(bgr, [[[0.0, 0.5 * 255 / 256, 255 / 256]]])
-    same = network.to_network_input(rgb, {"channel_order": "rgb", "divisor": 255.0}, xp=np)
+    same = interface.to_network_input(rgb, {"channel_order": "rgb", "divisor": 255.0}, xp=np)
     np.testing.assert_allclose(same, rgb)
 
 

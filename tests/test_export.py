@@ -19,8 +19,8 @@ from conftest import REPO_ROOT, TINY_MODEL
 
 from pose3d_jax import checkpoint
 from pose3d_jax import export as export_cli
-from pose3d_jax.deploy import contract, export_cache, exporters
-from pose3d_jax.inference import engines, image_io
+from pose3d_jax.deploy import contract, export_cache, export_index, exporters
+from pose3d_jax.inference import engines, image_io, xla_engine
 from pose3d_jax.inference.crops import choose_crop, crop_image
 from pose3d_jax.inference.predictor import Predictor
 from pose3d_jax.model import hourglass, network
@@ -80,7 +80,7 @@ def real_crops():
 
 
 def _xla_outputs(step_dir, crops):
-    return engines.XlaEngine(network.load_network(step_dir))(crops)
+    return xla_engine.XlaEngine(network.load_network(step_dir))(crops)
 
 
 LOADERS = {
@@ -182,7 +182,7 @@ def test_onnx_fixed_batch_and_bgr_convention(bgr_checkpoint, real_crops, tmp_pat
 def test_onnxruntime_backend_gives_predictor_outputs(
     flip, bgr_checkpoint, shared_data, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv(export_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(export_index.CACHE_ENV, str(tmp_path / "cache"))
     frames = sorted((shared_data / "images").glob("*.png"))[:3]
     loaded = network.load_network(bgr_checkpoint)
     results = {
@@ -196,7 +196,7 @@ def test_onnxruntime_backend_gives_predictor_outputs(
 
 
 def test_export_cache_exports_once(rgb_checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setenv(export_cache.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(export_index.CACHE_ENV, str(tmp_path))
     loaded = network.load_network(rgb_checkpoint)
     first = export_cache.cached_onnx(loaded)
     calls = []

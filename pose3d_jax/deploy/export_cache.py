@@ -2,11 +2,11 @@
 
 The key is a hash of the weights, the meta and the graph writer's version:
 a retrained or re-converted checkpoint gets a new export, a copied one the same.
+export_index.py finds a checkpoint folder's export without that hash.
 """
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import jax
@@ -15,15 +15,7 @@ import numpy as np
 
 from pose3d_jax import fileio
 from pose3d_jax.deploy import exporters, onnx_graph
-
-CACHE_ENV = "POSE3D_JAX_EXPORT_CACHE"
-GRAPH_VERSION = 3  # bump when onnx_graph writes a different graph for the same weights
-
-
-def cache_dir() -> Path:
-    """$POSE3D_JAX_EXPORT_CACHE, else ~/.cache/pose3d_jax/exports."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured or "~/.cache/pose3d_jax/exports").expanduser()
+from pose3d_jax.deploy.export_index import GRAPH_VERSION, cache_dir
 
 
 def network_key(network) -> str:

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from pose3d_jax import fileio
 from pose3d_jax.deploy import contract as contract_lib
 from pose3d_jax.deploy import onnx_graph
-from pose3d_jax.model import network as network_lib
+from pose3d_jax.model import interface
 
 FORMATS = ("onnx", "stablehlo", "savedmodel")
 EXPORT_PLATFORMS = ("cpu", "cuda")  # StableHLO and SavedModel run on either
@@ -40,7 +40,7 @@ def inference_function(network):
     variables, convention = network.variables, network.input_convention
 
     def fn(images):
-        inputs = network_lib.to_network_input(images, convention, xp=jnp)
+        inputs = interface.to_network_input(images, convention, xp=jnp)
         outputs = model.apply(variables, inputs, train=False)
         return {"heatmaps": outputs["heatmaps"][-1], "depth": outputs["depth"]}
 

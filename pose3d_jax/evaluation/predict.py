@@ -13,7 +13,7 @@ import numpy as np
 
 from pose3d_jax import geometry, skeleton
 from pose3d_jax.data import augment
-from pose3d_jax.model import network
+from pose3d_jax.model import interface, network
 
 
 def as_flat_batch(batch):
@@ -46,10 +46,10 @@ def _device_inputs(batch):
 )
 def eval_predict(net, variables, inputs, *, input_res, channel_order, divisor, flip=False):
     """Centred crops of stored images -> decoded outputs (jitted; see make_eval_predict_fn)."""
-    heatmap_res = input_res // network.HEATMAP_STRIDE
+    heatmap_res = input_res // interface.HEATMAP_STRIDE
     prepared = augment.prepare_eval_batch(inputs, input_res=input_res, heatmap_res=heatmap_res)
     convention = {"channel_order": channel_order, "divisor": divisor}
-    images = network.to_network_input(prepared["inputs"], convention)
+    images = interface.to_network_input(prepared["inputs"], convention, xp=jnp)
     outputs = network.apply_inference(net, variables, images, flip=flip)
     points, maxvals = geometry.decode_heatmaps(outputs["heatmaps"])
     return {
@@ -90,7 +90,7 @@ def make_eval_predict_fn(net, variables, input_convention, *, input_res=256, fli
         inputs = jax.tree.map(jnp.asarray, _device_inputs(as_flat_batch(batch)))
         return jax.device_get(eval_predict(net, variables, inputs, **static))
 
-    predict_fn.heatmap_res = static["input_res"] // network.HEATMAP_STRIDE
+    predict_fn.heatmap_res = static["input_res"] // interface.HEATMAP_STRIDE
     predict_fn.input_res = static["input_res"]
     return predict_fn
 

@@ -16,7 +16,7 @@ import numpy as np
 from pose3d_jax import skeleton
 from pose3d_jax.evaluation import metrics
 from pose3d_jax.evaluation.predict import as_flat_batch
-from pose3d_jax.model import network
+from pose3d_jax.model import interface
 
 # Columns of the paper's Human3.6M table: action ids in its order, with its short names.
 PAPER_H36M_COLUMNS = (
@@ -79,7 +79,7 @@ def _mpi_inf_3dhp_totals(pred, batch, heatmap_res, input_res):
 
 
 def _mpii_totals(pred, batch, heatmap_res, input_res):
-    original = network.to_original_pixels(
+    original = interface.to_original_pixels(
         pred["points"],
         pred["matrix"],
         batch["to_original"],

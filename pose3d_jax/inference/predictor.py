@@ -10,7 +10,9 @@ box side = the image's longer side) unless a box is given or detection is
 asked for: detect=True searches the frame with the network itself (localise.py),
 detect="hog" uses OpenCV's HOG people detector (crops.py). The network runs on
 padded fixed-size batches in XLA or ONNX Runtime (engines.py; `backend=`),
-optionally with test-time flip (`flip=True`).
+optionally with test-time flip (`flip=True`). A Predictor on ONNX Runtime whose
+checkpoint was exported by an earlier start opens that export directly and
+imports no JAX (onnx_engine.warm_start).
 """
 
 import dataclasses
@@ -23,7 +25,7 @@ from pose3d_jax import checkpoint, skeleton
 from pose3d_jax.inference import engines, image_io
 from pose3d_jax.inference import localise as localise_lib
 from pose3d_jax.inference.crops import Crop, choose_crop, crop_image
-from pose3d_jax.model import network
+from pose3d_jax.model import interface
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -79,21 +81,24 @@ class Predictor:
 
     def __init__(
         self,
-        loaded: network.Network,
+        loaded: interface.NetworkInfo,
         batch_size=DEFAULT_BATCH_SIZE,
         max_pixels=None,
         *,
         backend=None,
         flip=False,
         warn=True,
+        engine=None,
     ):
-        """backend: 'xla', 'onnxruntime' or None (engines.default_backend()); flip: average
-        with the mirrored crop (test-time flip); warn: one warning when the checkpoint was
-        trained on synthetic figures or is untrained (checkpoint.provenance_warning)."""
+        """loaded: a restored model.network.Network (or, with `engine`, only its
+        NetworkInfo); backend: 'xla', 'onnxruntime' or None (engines.default_backend());
+        flip: average with the mirrored crop (test-time flip); warn: one warning when the
+        checkpoint was trained on synthetic figures or is untrained
+        (checkpoint.provenance_warning); engine: one already made for `loaded`."""
         self.network = loaded
         self.batch_size = int(batch_size)
         self.max_pixels = image_io.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-        self.engine = engines.create(loaded, backend)
+        self.engine = engine if engine is not None else engines.create(loaded, backend)
         self.flip = bool(flip)
         self.provenance_warning = checkpoint.provenance_warning(loaded.meta)
         if warn and self.provenance_warning:
@@ -115,12 +120,23 @@ class Predictor:
     def from_checkpoint(cls, path=None, **kwargs):
         """A Predictor for the checkpoint at `path` (default place when None).
 
-        Turns on JAX's persistent compilation cache (runtime/compile_cache.py), so a
-        second start does not compile the network again.
+        On ONNX Runtime, a checkpoint exported by an earlier start is opened without
+        restoring it or importing JAX (onnx_engine.warm_start). Otherwise it is
+        restored with JAX's persistent compilation cache on (runtime/compile_cache.py),
+        so a second start does not compile the network again.
 
         Raises:
           checkpoint.CheckpointError: saying how to get or fix a checkpoint.
+          engines.BackendError: for a backend that cannot run here.
         """
+        kwargs["backend"] = engines.check_backend(kwargs.get("backend"))
+        if kwargs["backend"] == "onnxruntime":
+            from pose3d_jax.inference import onnx_engine
+
+            warm = onnx_engine.warm_start(path)
+            if warm is not None:
+                return cls(warm[0], engine=warm[1], **kwargs)
+        from pose3d_jax.model import network
         from pose3d_jax.runtime import compile_cache
 
         compile_cache.enable()
@@ -184,13 +200,13 @@ class Predictor:
         cropped = [crop_image(image, crop, res) for image, crop in part]
         inputs = np.zeros((padded_size, res, res, 3), np.float32)
         inputs[: len(part)] = np.stack([c for c, _ in cropped]).astype(np.float32) / 255.0
-        out = network.decode_outputs(self.engine(inputs, flip=self.flip), xp=np)
+        out = interface.decode_outputs(self.engine(inputs, flip=self.flip), xp=np)
         matrices = np.stack([m for _, m in cropped])
         n = len(part)
-        joints_2d = network.heatmap_to_image(
+        joints_2d = interface.heatmap_to_image(
             out["points"][:n], matrices, heatmap_res=self.network.heatmap_res, input_res=res
         )
-        joints_3d = network.joints_3d_mm(
+        joints_3d = interface.joints_3d_mm(
             out["points"][:n], out["depth"][:n], self.network.heatmap_res
         )
         return [

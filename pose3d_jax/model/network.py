@@ -1,60 +1,39 @@
-"""The trained network as a function: restore, feed, decode, map back.
+"""The trained network as a function: restore, check, run under XLA.
 
-Shared by evaluation (evaluation/) and inference (predictor.py, images.py), so
-the input convention of a checkpoint (RGB/255 for Torch7 and this project,
-BGR/256 for the authors' PyTorch port) and the decoding of its outputs live
-in one place. A checkpoint's meta carries everything needed; no config file.
+Shared by evaluation (evaluation/), inference (inference/) and export
+(deploy/). A checkpoint's meta carries everything needed, no config file; what
+the inputs and outputs mean (the input convention of a checkpoint, RGB/255 for
+Torch7 and this project, BGR/256 for the authors' PyTorch port, and the
+decoding of heatmaps and depths) is interface.py, which needs no JAX.
 """
 
 import dataclasses
 import functools
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import traverse_util
 
-from pose3d_jax import checkpoint, fileio, geometry, skeleton
-from pose3d_jax.model import hourglass
-
-DEFAULT_INPUT_RES = 256
-HEATMAP_STRIDE = 4  # heatmap pixels * 4 = input pixels
+from pose3d_jax import checkpoint, fileio
+from pose3d_jax.model import hourglass, interface
+from pose3d_jax.model.interface import DEFAULT_INPUT_RES, input_res_of
 
 
 @dataclasses.dataclass(frozen=True)
-class Network:
-    """A restored network and how to feed it.
+class Network(interface.NetworkInfo):
+    """A restored network and how to feed it: NetworkInfo's meta, step_dir and
+    input_res, plus
 
     Attributes:
       model: the flax module (HourglassNet).
       variables: {'params', 'batch_stats'} on the default device.
-      meta: the checkpoint's meta dict.
-      step_dir: the checkpoint step directory it came from (None if built in memory).
-      input_res: side of the square network input (pixels).
     """
 
-    model: Any
-    variables: Any
-    meta: dict
-    step_dir: Path | None
-    input_res: int
-
-    @property
-    def heatmap_res(self) -> int:
-        return self.input_res // HEATMAP_STRIDE
-
-    @property
-    def input_convention(self) -> dict:
-        return self.meta["input"]
-
-
-def input_res_of(meta) -> int:
-    """Network input side recorded in a checkpoint's meta (256 when absent)."""
-    return int(meta.get("input", {}).get("res", DEFAULT_INPUT_RES))
+    model: Any = None
+    variables: Any = None
 
 
 def init_variables(net, input_res=DEFAULT_INPUT_RES, seed=0):
@@ -151,7 +130,7 @@ def network_from_variables(variables, meta, step_dir=None) -> Network:
         ) from err
     input_res = input_res_of(meta)
     checkpoint.check_compatible(variables, abstract_variables(net, meta["model"], input_res), where)
-    return Network(net, jax.device_put(variables), meta, step_dir, input_res)
+    return Network(meta, step_dir, input_res, model=net, variables=jax.device_put(variables))
 
 
 def load_network(path=None) -> Network:
@@ -176,32 +155,6 @@ def load_network(path=None) -> Network:
     return network_from_variables(variables, meta, step_dir)
 
 
-def to_network_input(images_rgb01, convention, xp=jnp):
-    """Images in [0, 1], RGB, to the checkpoint's convention (channel order, divisor).
-
-    [0, 1] RGB is x / 255 of 8-bit values; a BGR/256 checkpoint wants x / 256 in
-    BGR order, so it gets the channels reversed and 255 / 256 of the value.
-    """
-    images = xp.asarray(images_rgb01, xp.float32)
-    if convention["channel_order"] == "bgr":
-        images = images[..., ::-1]
-    return images * (255.0 / float(convention["divisor"]))
-
-
-def mirror_outputs(outputs, xp=jnp):
-    """Outputs of a mirrored image mapped back to the image: heatmaps mirrored in x,
-    left and right joints swapped (skeleton.FLIP_PERMUTATION), depths swapped."""
-    perm = np.asarray(skeleton.FLIP_PERMUTATION)
-    heatmaps = xp.asarray(outputs["heatmaps"])[..., :, ::-1, :]
-    return {"heatmaps": heatmaps[..., perm], "depth": xp.asarray(outputs["depth"])[..., perm]}
-
-
-def flip_average(outputs, mirrored_outputs, xp=jnp):
-    """Test-time flip: the mean of an image's outputs and its mirror's, mapped back."""
-    back = mirror_outputs(mirrored_outputs, xp)
-    return {k: 0.5 * (xp.asarray(outputs[k]) + back[k]) for k in ("heatmaps", "depth")}
-
-
 def apply_inference(net, variables, inputs, *, flip=False):
     """{'heatmaps' [B, H, W, J] of the last stack, 'depth' [B, J]} for network inputs.
 
@@ -216,14 +169,7 @@ def apply_inference(net, variables, inputs, *, flip=False):
     if not flip:
         return outputs
     first = {k: v[:batch] for k, v in outputs.items()}
-    return flip_average(first, {k: v[batch:] for k, v in outputs.items()})
-
-
-def decode_outputs(outputs, xp=jnp):
-    """{'points' [B, J, 2] heatmap px, 'confidence' [B, J], 'depth' [B, J]} from the
-    heatmaps and depths of apply_inference (or of an exported network)."""
-    points, maxvals = geometry.decode_heatmaps(outputs["heatmaps"], xp=xp)
-    return {"points": points, "confidence": maxvals, "depth": xp.asarray(outputs["depth"])}
+    return interface.flip_average(first, {k: v[batch:] for k, v in outputs.items()}, xp=jnp)
 
 
 @functools.partial(jax.jit, static_argnums=0, static_argnames="flip")
@@ -235,40 +181,3 @@ def forward(net, variables, inputs, flip=False):
 def make_forward(net):
     """fn(variables, inputs, flip=False) = forward(net, ...); equal modules share compilations."""
     return functools.partial(forward, net)
-
-
-def heatmap_to_image(points, image_to_input, *, heatmap_res, input_res, xp=np):
-    """Heatmap pixels -> input pixels (x input_res / heatmap_res) -> image pixels.
-
-    Args:
-      points: [..., J, 2] in heatmap pixels.
-      image_to_input: [..., 2, 3] affine map from the image that was cropped to
-        the network input (e.g. a batch's `matrix`).
-    Returns:
-      [..., J, 2] in that image's pixels.
-    """
-    points = xp.asarray(points) * (input_res / heatmap_res)
-    return geometry.apply_affine(geometry.invert_affine(image_to_input, xp=xp), points, xp=xp)
-
-
-def to_original_pixels(points, image_to_input, to_original, *, heatmap_res, input_res, xp=np):
-    """Heatmap pixels -> stored image pixels -> original image pixels (`to_original`)."""
-    stored = heatmap_to_image(
-        points, image_to_input, heatmap_res=heatmap_res, input_res=input_res, xp=xp
-    )
-    return geometry.apply_affine(xp.asarray(to_original), stored, xp=xp)
-
-
-def joints_3d_mm(points, depth, heatmap_res):
-    """Pelvis-relative 3D joints [..., J, 3] in mm, scaled to the mean skeleton.
-
-    The network's scale is unknown, so (as the H36M protocol does) the pose is
-    scaled so its 14 bones sum to the H36M training set's mean skeleton. Axes
-    follow the camera: x right, y down, z away from the camera.
-    """
-    joints = geometry.joints_3d_from_outputs(
-        jnp.asarray(points), jnp.asarray(depth), heatmap_res=heatmap_res
-    )
-    return geometry.scale_to_bone_sum(
-        np.asarray(joints, np.float64), skeleton.MEAN_SKELETON_BONE_SUM_MM
-    )
