@@ -255,3 +255,20 @@ def test_failed_savedmodel_export_leaves_no_folder(rgb_checkpoint, tmp_path, mon
     with pytest.raises(RuntimeError, match="disk full"):
         exporters.export(network.load_network(rgb_checkpoint), "savedmodel", tmp_path / "sm")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_onnxruntime_parts_equal_one_session(rgb_checkpoint, real_crops, tmp_path):
+    from pose3d_jax.inference.onnx_engine import OnnxRuntimeEngine
+
+    loaded = network.load_network(rgb_checkpoint)
+    engine = OnnxRuntimeEngine.for_network(loaded, threads=2, cache_directory=tmp_path)
+    crops = np.ascontiguousarray(real_crops[:3])  # parts of 2 and 1 crops
+    assert engine.parts == 2 and engine._part_sessions is None
+    split = engine.run(crops)
+    assert engine._part_sessions is not None  # the large batch took the parts path
+    whole = engine.session.run(["heatmaps", "depth"], {"image": crops})
+    for got, want in zip(split, whole, strict=True):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    single = engine.run(crops[:1])  # below `parts`: one session
+    np.testing.assert_allclose(single[0], whole[0][:1], atol=1e-6, rtol=0)
