@@ -4,6 +4,8 @@
 stays light (no JAX, OpenCV or matplotlib until something is used).
 """
 
+from pose3d_jax.runtime.lazy_names import lazy_names
+
 _LAZY = {
     "Predictor": "pose3d_jax.inference.predictor",
     "Prediction": "pose3d_jax.inference.predictor",
@@ -12,15 +14,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pose3d_jax' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_names("pose3d_jax", _LAZY, globals())

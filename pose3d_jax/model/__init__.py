@@ -14,6 +14,8 @@ The names below are resolved lazily, so importing pose3d_jax.model.interface
 does not import flax.
 """
 
+from pose3d_jax.runtime.lazy_names import lazy_names
+
 _LAZY = {
     "PointwiseConv": "pose3d_jax.model.cpu_convs",
     "SplitGradConv": "pose3d_jax.model.cpu_convs",
@@ -32,15 +34,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'pose3d_jax.model' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_names("pose3d_jax.model", _LAZY, globals())
