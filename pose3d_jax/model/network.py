@@ -32,8 +32,8 @@ class Network(interface.NetworkInfo):
       variables: {'params', 'batch_stats'} on the default device.
     """
 
-    model: Any = None
-    variables: Any = None
+    model: Any
+    variables: Any
 
 
 def init_variables(net, input_res=DEFAULT_INPUT_RES, seed=0):
