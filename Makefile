@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip uninstall -y -q opencv-python-headless 2>/dev/null || true
 	$(BIN)/pip install -q -e '.[dev,convert]'
+	$(BIN)/python -m pose3d_jax.get_detector
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
