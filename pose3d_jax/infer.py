@@ -1,16 +1,16 @@
-"""Command line: 2D and 3D joints of the person in each image, as JSON and a picture.
+"""Command line: 2D and 3D joints of every person in each image or video, as JSON and pictures.
 
-    python -m pose3d_jax.infer IMAGE [IMAGE | DIR ...] [--checkpoint DIR]
-        [--bbox x,y,w,h] [--detect] [--flip] [--backend xla|onnxruntime] [--out DIR]
-        [--batch-size N] [--max-pixels 100e6]
+    python -m pose3d_jax.infer IMAGE [IMAGE | DIR | VIDEO ...] [--checkpoint DIR]
+        [--detect detector|network|hog|none | --bbox x,y,w,h] [--max-people N]
+        [--flip] [--backend xla|onnxruntime] [--out DIR] [--batch-size N]
 
-For a video (or, with --frames, a folder of numbered frames) NAME it writes
-OUT/NAME.jsonl (one line per frame), OUT/NAME.mp4 and OUT/NAME.json (see
-pose3d_jax/inference/video.py); the person is found once and followed.
-For each image NAME it writes OUT/NAME.json (joint names, 2D joints in
-original-image pixels with confidences, pelvis-relative 3D joints in mm, the
-crop used) and OUT/NAME.png (the skeleton over the image beside a 3D view),
-each written whole or not at all. A bad image is reported in one sentence and
+For each image NAME it writes OUT/NAME.json (per person: box, detector score, crop,
+2D joints in original-image pixels with confidences, pelvis-relative 3D joints in
+mm; docs/schema/image.schema.json) and OUT/NAME.png (each person's skeleton and
+index over the image beside a 3D view), each written whole or not at all. For a
+video (or, with --frames, a folder of numbered frames) NAME it writes OUT/NAME.jsonl
+(one line per frame, each person with a track ID), OUT/NAME.mp4 and OUT/NAME.json
+(see pose3d_jax/inference/video.py). A bad image is reported in one sentence and
 skipped; the others are still processed; the exit code is 1 if any failed.
 """
 
@@ -41,10 +41,17 @@ def _positive_int(text):
     return value
 
 
+def _fraction(text):
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m pose3d_jax.infer",
-        description="2D and 3D human pose of the (centred) person in each image.",
+        description="2D and 3D human pose of every person in each image or video.",
     )
     parser.add_argument(
         "inputs", nargs="+", help="image files (PNG, JPEG), folders of them, or videos"
@@ -61,11 +68,31 @@ def build_parser():
     parser.add_argument(
         "--detect",
         nargs="?",
-        const="network",
-        default=False,
-        choices=("network", "hog"),
-        help="find the person: 'network' (default when given; the pose network scores windows "
-        "over the image and refines the best) or 'hog' (OpenCV's HOG people detector)",
+        const="detector",
+        default=None,
+        choices=("detector", "network", "hog", "none"),
+        help="how people are found: 'detector' (default: BlazePose's trained person detector, "
+        "every person), or one person per image: 'network' (the pose network searches the "
+        "image), 'hog' (OpenCV's HOG detector), 'none' (the centred crop, as the original demo)",
+    )
+    people = parser.add_argument_group("the person detector (--detect detector)")
+    people.add_argument(
+        "--max-people", type=_positive_int, default=None, help="at most this many, best first"
+    )
+    people.add_argument(
+        "--detector-model",
+        default=None,
+        help="the detector's .tflite (default: $POSE3D_JAX_DETECTOR_MODEL or the file "
+        "`python -m pose3d_jax.get_detector` fetched)",
+    )
+    people.add_argument(
+        "--detect-threshold", type=_fraction, default=0.5, help="detector score threshold (0.5)"
+    )
+    people.add_argument(
+        "--min-person",
+        type=float,
+        default=0.2,
+        help="smallest person to look for, of the image's shorter side (0.2; smaller: slower)",
     )
     parser.add_argument(
         "--flip", action="store_true", help="average with the mirrored image (test-time flip)"
@@ -85,10 +112,14 @@ def build_parser():
         "--chunk", type=_positive_int, default=4, help="frames per network batch when tracking"
     )
     video.add_argument(
-        "--relocalise-fraction",
+        "--detect-every", type=_positive_int, default=8, help="frames between detector runs (8)"
+    )
+    video.add_argument(
+        "--redetect-fraction",
         type=float,
         default=0.5,
-        help="search the frame again when the score falls below this share of the last search's",
+        help="run the detector again when a track's score falls below this share of its "
+        "score when last detected (0.5)",
     )
     video.add_argument("--smooth", action="store_true", help="One-Euro filter on the joints")
     video.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="Hz, at rest (1.0)")
@@ -110,9 +141,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from pose3d_jax.inference import images
 
-    if args.bbox is not None and args.detect:
+    if args.bbox is not None and args.detect is not None:
         images.print_error("--bbox and --detect exclude each other; give one.")
         return 2
+    if not 0.02 <= args.min_person <= 1.0:
+        images.print_error(f"--min-person must be in [0.02, 1], got {args.min_person}.")
+        return 2
+    args.detect = args.detect or "detector"
     return images.run(args)
 
 

@@ -165,6 +165,7 @@ class PersonDetector:
         detector's score threshold; min_person: the smallest person to look for, as a share
         of the image's shorter side (smaller means more tiles: 0.2 -> 42 views of a 16:9
         frame, ~0.25 s on 2 cores)."""
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # LiteRT's "INFO: Created ..." line
         from ai_edge_litert.interpreter import Interpreter
 
         if not 0.0 < min_score < 1.0:

@@ -33,6 +33,11 @@ def cache_dir() -> Path:
     return Path(root) / "detector"
 
 
+def from_environment() -> bool:
+    """Whether $POSE3D_JAX_DETECTOR_MODEL names the file."""
+    return bool(os.environ.get(ENV))
+
+
 def default_path() -> Path:
     """$POSE3D_JAX_DETECTOR_MODEL, or the cached file."""
     given = os.environ.get(ENV)

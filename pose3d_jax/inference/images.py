@@ -1,8 +1,10 @@
-"""Pose of each image file of `python -m pose3d_jax.infer`, written as JSON and PNG.
+"""Poses of each image file of `python -m pose3d_jax.infer`, written as JSON and PNG.
 
-Reads the images one by one (a bad one is reported and skipped), batches them
-through a Predictor and writes NAME.json and NAME.png per image, each whole or
-not at all.
+Reads the images one by one (a bad one is reported and skipped), finds the people in
+each (the trained detector by default; `--detect network|hog|none` or `--bbox` give
+one person), runs all their crops through the network in batches that span images,
+and writes NAME.json (records.image_record) and NAME.png per image, each whole or not
+at all, with one line per image saying how many people it holds.
 """
 
 import sys
@@ -28,14 +30,22 @@ def output_names(paths):
     return out
 
 
-def _write_outputs(out_dir, name, path, image, prediction, about_run):
+def picture_png(image, people, caption) -> bytes:
+    """The PNG of an image's people: 2D skeletons (colour and index per person) and 3D."""
+    from pose3d_jax.inference import draw
+
+    drawn = [(str(i), p.joints_2d, p.joints_3d_mm, i) for i, p in enumerate(people)]
+    return draw.png_bytes(draw.picture(image, drawn, caption=caption))
+
+
+def _write_outputs(out_dir, name, path, image, people, about_run, detection):
     """Writes NAME.json and NAME.png atomically; the PNG first, so a JSON implies both."""
     from pose3d_jax import fileio
-    from pose3d_jax.inference import visualize
+    from pose3d_jax.inference import records
 
-    record = {"image": str(path), **about_run, **prediction.to_dict()}
-    png = visualize.prediction_png(image, prediction.joints_2d, prediction.joints_3d_mm, path.name)
-    png_path = fileio.write_bytes_atomic(out_dir / f"{name}.png", png)
+    size = (image.shape[1], image.shape[0])
+    record = records.image_record(path, size, people, about_run, detection)
+    png_path = fileio.write_bytes_atomic(out_dir / f"{name}.png", picture_png(image, people, ""))
     try:
         fileio.write_json_atomic(out_dir / f"{name}.json", record)
     except BaseException:
@@ -55,9 +65,70 @@ def _load_all(paths, names, max_pixels):
             yield path, name, None
 
 
+def resolve_detection(args):
+    """The detection method to use and the line to print about it, or a DetectorError.
+
+    The default (`detector`) with no model file at the default place falls back to the
+    network's search, saying so in one line; a file given explicitly, or a damaged one,
+    is an error.
+    """
+    from pose3d_jax.detection import model_file
+
+    method = "none" if args.bbox is not None else args.detect
+    if method != "detector":
+        return method, None
+    explicit = args.detector_model is not None or model_file.from_environment()
+    path = model_file.default_path() if args.detector_model is None else Path(args.detector_model)
+    if not explicit and not path.exists():
+        note = (
+            f"no person detector file at '{path}' ({model_file.FIX}); finding one person "
+            "per image with --detect network instead"
+        )
+        return "network", note
+    model_file.checked_model(args.detector_model)
+    return method, None
+
+
+def detection_facts(method, args, runner) -> dict:
+    """What the JSON says about how the people were found."""
+    facts = {"method": "bbox" if args.bbox is not None else method}
+    if method == "detector":
+        detector = runner.detector
+        facts.update(
+            model=str(detector.model_path),
+            min_score=detector.min_score,
+            min_person=detector.min_person,
+            max_people=args.max_people,
+        )
+    return facts
+
+
+def people_crops(runner, image, method, args):
+    """[(Crop, detection.Person or None)] of the people to predict in one image."""
+    if method == "detector":
+        from pose3d_jax.inference.crops import person_crop
+
+        return [(person_crop(p), p) for p in runner.detector(image, args.max_people)]
+    crop = runner.choose_crop(image, args.bbox, False if method == "none" else method)
+    if crop.note:
+        print(f"warning: {crop.note}.", file=sys.stderr)
+    return [(crop, None)]
+
+
+def summary_line(path, people, method):
+    from pose3d_jax.inference import records
+
+    if not people:
+        return f"{path}: {records.no_person_message(method)}"
+    return f"{path}: {len(people)} {'person' if len(people) == 1 else 'people'}"
+
+
 def run(args) -> int:
     """Processes args.inputs; returns the exit code (0: all written, 1: some failed)."""
+    import dataclasses
+
     from pose3d_jax import checkpoint
+    from pose3d_jax.detection import model_file
     from pose3d_jax.inference import engines, predictor
 
     paths, failures, sequences = [], 0, []
@@ -71,6 +142,7 @@ def run(args) -> int:
             failures += 1
         paths.extend(found)
     try:
+        method, note = resolve_detection(args)
         runner = predictor.Predictor.from_checkpoint(
             args.checkpoint,
             batch_size=args.batch_size,
@@ -78,10 +150,14 @@ def run(args) -> int:
             backend=args.backend,
             flip=args.flip,
             warn=False,
+            detector_options=detector_options(args),
         )
-    except (checkpoint.CheckpointError, engines.BackendError) as err:
+        facts = detection_facts(method, args, runner)
+    except (checkpoint.CheckpointError, engines.BackendError, model_file.DetectorError) as err:
         print_error(str(err))
         return 1
+    if note:
+        print(f"warning: {note}.", file=sys.stderr)
     about_run = runner.about()
     if about_run["provenance"]["warning"]:
         print(f"warning: {about_run['provenance']['warning']}.", file=sys.stderr)
@@ -89,33 +165,41 @@ def run(args) -> int:
     if sequences:
         from pose3d_jax.inference import video
 
-        failures += video.run_sequences(runner, sequences, out_dir, args)
-    names = output_names(paths)
-    pad_to = max(1, min(args.batch_size, len(paths)))  # one compiled batch shape
-    batch, written = [], 0
-    loaded = _load_all(paths, names, args.max_pixels)
-    for item in [*loaded, None]:
-        if item is not None and item[2] is None:
+        failures += video.run_sequences(runner, sequences, out_dir, args, method, facts)
+    pending, written = [], 0
+
+    def flush():
+        nonlocal failures, written
+        crops = [c for *_, items in pending for c, _ in items]
+        images = [image for _, _, image, items in pending for _ in items]
+        results = iter(runner.predict_crops(images, crops, pad_to=runner.stream_batch()))
+        for path, name, image, items in pending:
+            people = [dataclasses.replace(next(results), detection=d) for _, d in items]
+            try:
+                _write_outputs(out_dir, name, path, image, people, about_run, facts)
+                written += 1
+                print(summary_line(path, people, facts["method"]), file=sys.stderr)
+            except OSError as err:
+                print_error(f"could not write the results of '{path}' to '{out_dir}' ({err}).")
+                failures += 1
+        pending.clear()
+
+    for path, name, image in _load_all(paths, output_names(paths), args.max_pixels):
+        if image is None:
             failures += 1
             continue
-        if item is not None:
-            path, name, image = item
-            crop = runner.choose_crop(image, args.bbox, args.detect)
-            if crop.note:
-                print(f"warning: {path}: {crop.note}.", file=sys.stderr)
-            batch.append((path, name, image, crop))
-        if batch and (item is None or len(batch) == args.batch_size):
-            results = runner.predict_crops(
-                [b[2] for b in batch], [b[3] for b in batch], pad_to=pad_to
-            )
-            for (path, name, image, _), result in zip(batch, results, strict=True):
-                try:
-                    _write_outputs(out_dir, name, path, image, result, about_run)
-                    written += 1
-                except OSError as err:
-                    print_error(f"could not write the results of '{path}' to '{out_dir}' ({err}).")
-                    failures += 1
-            batch = []
+        pending.append((path, name, image, people_crops(runner, image, method, args)))
+        if sum(len(items) for *_, items in pending) >= args.batch_size:
+            flush()
+    flush()
     if paths or not sequences:
         print(f"wrote {written} of {len(paths)} image results to {out_dir}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def detector_options(args) -> dict:
+    """PersonDetector's options from infer's flags."""
+    options = {"min_score": args.detect_threshold, "min_person": args.min_person}
+    if args.detector_model is not None:
+        options["model_path"] = args.detector_model
+    return options

@@ -15,6 +15,7 @@ import numpy as np
 
 from pose3d_jax import geometry
 from pose3d_jax.inference.crops import Crop
+from pose3d_jax.tracking import boxes
 
 # Training crops of Human3.6M are the joints' square extent enlarged by 15% per side
 # (datasets/synthetic/scene.py, SPEC 3); MPII's are 1.25 x the annotated person scale.
@@ -86,17 +87,8 @@ def crop_score(confidence):
 
 def crop_from_joints(joints_2d, confidence, relative_threshold=0.3, margin=JOINTS_MARGIN):
     """A square Crop around the confident joints (all of them when fewer than 4 are)."""
-    confidence = np.asarray(confidence, np.float64)
-    chosen = confidence >= relative_threshold * confidence.max()
-    if chosen.sum() < 4:
-        chosen[:] = True
-    points = np.asarray(joints_2d, np.float64)[chosen]
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    side = max(float((hi - lo).max()) * margin, 8.0)
-    centre = (lo + hi) / 2.0
-    return Crop(
-        (float(centre[0]), float(centre[1])), side / geometry.BOX_PIXELS_PER_SCALE, "joints"
-    )
+    cx, cy, side = boxes.from_joints(joints_2d, confidence, relative_threshold, margin)
+    return Crop((float(cx), float(cy)), side / geometry.BOX_PIXELS_PER_SCALE, "joints")
 
 
 def _spread_best(crops, scores, count):

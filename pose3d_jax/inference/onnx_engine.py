@@ -51,6 +51,7 @@ class OnnxRuntimeEngine:
     """
 
     name = "onnxruntime"
+    fixed_shapes = False  # any batch size runs without a new compile
 
     def __init__(self, model_path, *, threads=None):
         self.model_path = model_path

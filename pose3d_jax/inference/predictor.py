@@ -5,10 +5,12 @@
     result = predictor("photo.jpg")                  # or an HxWxC RGB array
     result.joints_2d, result.confidence, result.joints_3d_mm, result.joint_names
 
-As in the original demo the person is assumed centred (centre = image centre,
-box side = the image's longer side) unless a box is given or detection is
-asked for: detect=True searches the frame with the network itself (localise.py),
-detect="hog" uses OpenCV's HOG people detector (crops.py). The network runs on
+`predictor.people(image)` returns every person the trained person detector finds
+(pose3d_jax/detection), left to right. The one-person calls assume the person
+centred (centre = image centre, box side = the image's longer side, as the original
+demo) unless a box is given or detection is asked for: detect=True or "detector"
+takes the detector's best person, "network" searches the frame with the network
+itself (localise.py), "hog" uses OpenCV's HOG people detector (crops.py). The network runs on
 padded fixed-size batches in XLA or ONNX Runtime (engines.py; `backend=`),
 optionally with test-time flip (`flip=True`). A Predictor on ONNX Runtime whose
 checkpoint was exported by an earlier start opens that export directly and
@@ -24,21 +26,12 @@ import numpy as np
 from pose3d_jax import checkpoint, skeleton
 from pose3d_jax.inference import engines, image_io
 from pose3d_jax.inference import localise as localise_lib
-from pose3d_jax.inference.crops import Crop, choose_crop, crop_image
+from pose3d_jax.inference.crops import Crop, choose_crop, crop_image, person_crop
+from pose3d_jax.inference.records import CONVENTIONS
 from pose3d_jax.model import interface
 
 DEFAULT_BATCH_SIZE = 8
-
-# What the numbers of a Prediction mean, written into every JSON result.
-CONVENTIONS = {
-    "joints_2d": "original-image pixels (x, y); pixel i spans [i, i + 1), its centre is i + 0.5",
-    "confidence": "heatmap maximum per joint (higher is surer; not a probability)",
-    "joints_3d_mm": (
-        "millimetres relative to the pelvis, camera axes (x right, y down, z away from the "
-        "camera), scaled so the 14 bones sum to the Human3.6M mean skeleton "
-        f"({skeleton.MEAN_SKELETON_BONE_SUM_MM:.0f} mm): the true size is unknown"
-    ),
-}
+DETECT_METHODS = ("detector", "network", "hog", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +46,7 @@ class Prediction:
         scaled so the 14 bones sum to the H36M mean skeleton (the true size is unknown).
       crop: the Crop that was used.
       image_size: (width, height) of the image.
+      detection: the detection.Person the crop came from (box, score, keypoints), if any.
     """
 
     joint_names: tuple[str, ...]
@@ -61,17 +55,27 @@ class Prediction:
     joints_3d_mm: np.ndarray
     crop: Crop
     image_size: tuple[int, int]
+    detection: object = None
 
-    def to_dict(self):
-        """A JSON-ready dict."""
+    def person_dict(self):
+        """The JSON entry of this person (schema: docs/schema/image.schema.json)."""
+        found = self.detection
         return {
-            "joint_names": list(self.joint_names),
-            "image_size": list(self.image_size),
+            "box_xywh": None if found is None else found.to_dict()["box_xywh"],
+            "detector_score": None if found is None else round(float(found.score), 4),
+            "crop": self.crop.to_dict(),
             "joints_2d": np.round(self.joints_2d, 3).tolist(),
             "confidence": np.round(self.confidence, 5).tolist(),
             "joints_3d_mm": np.round(self.joints_3d_mm, 2).tolist(),
+        }
+
+    def to_dict(self):
+        """A JSON-ready dict of this one person with the image's facts."""
+        return {
+            "joint_names": list(self.joint_names),
+            "image_size": list(self.image_size),
+            **self.person_dict(),
             "root_joint": skeleton.JOINT_NAMES[skeleton.EVAL_ROOT],
-            "crop": self.crop.to_dict(),
             "conventions": CONVENTIONS,
         }
 
@@ -89,12 +93,16 @@ class Predictor:
         flip=False,
         warn=True,
         engine=None,
+        detector=None,
+        detector_options=None,
     ):
         """loaded: a restored model.network.Network (or, with `engine`, only its
         NetworkInfo); backend: 'xla', 'onnxruntime' or None (engines.default_backend());
         flip: average with the mirrored crop (test-time flip); warn: one warning when the
         checkpoint was trained on synthetic figures or is untrained
-        (checkpoint.provenance_warning); engine: one already made for `loaded`."""
+        (checkpoint.provenance_warning); engine: one already made for `loaded`;
+        detector: a detection.PersonDetector, else one is made on first use with
+        `detector_options` (model_path, min_score, min_person)."""
         self.network = loaded
         self.batch_size = int(batch_size)
         self.max_pixels = image_io.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
@@ -103,6 +111,20 @@ class Predictor:
         self.provenance_warning = checkpoint.provenance_warning(loaded.meta)
         if warn and self.provenance_warning:
             warnings.warn(self.provenance_warning, stacklevel=3)
+        self._detector, self.detector_options = detector, dict(detector_options or {})
+
+    @property
+    def detector(self):
+        """The trained person detector (made on first use).
+
+        Raises:
+          detection.model_file.DetectorError: its model file is missing or damaged.
+        """
+        if self._detector is None:
+            from pose3d_jax.detection.detector import PersonDetector
+
+            self._detector = PersonDetector(**self.detector_options)
+        return self._detector
 
     def about(self) -> dict:
         """What produced the predictions (written beside them in every JSON result)."""
@@ -152,27 +174,58 @@ class Predictor:
         """The pose in one image (a path or an HxWxC RGB array); bbox is [x, y, w, h]."""
         return self.predict_batch([image], None if bbox is None else [bbox], detect=detect)[0]
 
+    def people(self, image, *, max_people=None) -> list[Prediction]:
+        """Every person the trained detector finds in `image`, left to right (at most
+        `max_people`, the best scoring kept); [] when there is no one."""
+        image = self.load(image)
+        found = self.detector(image, max_people)
+        crops = [person_crop(p) for p in found]
+        predictions = self.predict_crops([image] * len(found), crops, pad_to=self.stream_batch())
+        return [
+            dataclasses.replace(p, detection=f) for p, f in zip(predictions, found, strict=True)
+        ]
+
+    def best_person_crop(self, image):
+        """The Crop of the detector's best-scoring person, or the centred crop with a note."""
+        found = self.detector(image, max_people=1)
+        if found:
+            return person_crop(found[0])
+        note = "the person detector found no person; used the centred crop"
+        return dataclasses.replace(choose_crop(image), note=note)
+
     def localise(self, image, settings=None):
         """(Crop, Prediction) of the person anywhere in `image`, found by the network."""
         image = self.load(image)
         settings = settings or localise_lib.SearchSettings()
         return localise_lib.localise(self._predict_padded, image, settings)
 
+    def stream_batch(self):
+        """The pad_to for a stream of crops in pieces of varying size: batch_size for an
+        engine that compiles each batch shape (XLA), None (no padding) otherwise."""
+        return self.batch_size if getattr(self.engine, "fixed_shapes", True) else None
+
     def _predict_padded(self, images, crops):
         return self.predict_crops(images, crops, pad_to=self.batch_size)
 
     def choose_crop(self, image, bbox=None, detect=False):
-        """The Crop for a loaded image: bbox, detect=True (network search), 'hog', or centred."""
-        if bbox is None and detect in (True, "network"):
+        """The Crop for a loaded image: bbox, else by `detect`: True or 'detector' (the
+        trained detector's best person), 'network' (the network's search), 'hog', or
+        False / None / 'none' (centred)."""
+        if detect not in (False, None, True, *DETECT_METHODS):
+            raise ValueError(
+                f"detect must be False, True or one of {DETECT_METHODS}, got {detect!r}"
+            )
+        if bbox is None and detect in (True, "detector"):
+            return self.best_person_crop(image)
+        if bbox is None and detect == "network":
             return self.localise(image)[0]
-        if detect not in (False, None, True, "network", "hog"):
-            raise ValueError(f"detect must be False, True ('network') or 'hog', got {detect!r}")
         return choose_crop(image, bbox, detect == "hog")
 
     def predict_batch(self, images, bboxes=None, *, detect=False) -> list[Prediction]:
         """Poses of several images, batch_size at a time (one compile per batch shape).
 
-        detect: False (centred or bbox), True or 'network' (localise), 'hog'.
+        detect: False (centred or bbox), True or 'detector' (the detector's best person),
+        'network' (localise), 'hog'.
         """
         images = [self.load(image) for image in images]
         bboxes = [None] * len(images) if bboxes is None else list(bboxes)
@@ -186,13 +239,16 @@ class Predictor:
         """Poses for loaded RGB uint8 images and their chosen crops.
 
         Batches are padded to `pad_to` (default: min(batch_size, len(images))),
-        so a caller feeding a stream in pieces compiles one shape only.
+        so a caller feeding a stream in pieces compiles one shape only; an engine that
+        runs any batch size (ONNX Runtime) gets no padding.
         """
         pairs = list(zip(images, crops, strict=True))
         results = []
         chunk = pad_to or max(1, min(self.batch_size, len(pairs)))
         for start in range(0, len(pairs), chunk):
-            results.extend(self._run(pairs[start : start + chunk], chunk))
+            part = pairs[start : start + chunk]
+            fixed = getattr(self.engine, "fixed_shapes", True)
+            results.extend(self._run(part, chunk if fixed else len(part)))
         return results
 
     def _run(self, part, padded_size):

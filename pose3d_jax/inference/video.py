@@ -1,11 +1,15 @@
-"""Pose through a video or frame folder of `python -m pose3d_jax.infer`.
+"""Every person through a video or frame folder of `python -m pose3d_jax.infer`.
 
-Writes, each under a temporary name until the whole video is done:
-  OUT/NAME.jsonl  one line per frame: frame, time_s, joints_2d, confidence,
-                  joints_3d_mm, crop, score (or "skipped": why)
-  OUT/NAME.mp4    the frames with the 2D skeleton beside the 3D view
-  OUT/NAME.json   the summary: frames, skipped, re-localisations, frames/s,
-                  settings, joint names, conventions, checkpoint provenance
+The people are found and followed by tracking/tracker.py: the trained detector every
+`--detect-every` frames (and when a track's score falls), each track's box between
+them, all tracks' crops of a chunk of frames through the network together. With
+`--detect network|hog|none` or `--bbox` the one person those give is followed instead.
+Optional One-Euro smoothing per track (tracking/smoothing.py), started afresh for each
+new track. Writes, each under a temporary name until the whole video is done:
+  OUT/NAME.jsonl  one line per frame: frame, time_s, people (track_id, box, 2D, 3D, ...),
+                  or "skipped": why (records.frame_record, docs/schema/video_frame.schema.json)
+  OUT/NAME.mp4    the frames with each track's skeleton and ID beside the 3D view
+  OUT/NAME.json   the summary: frames, skipped, tracks, detector runs, frames/s, settings
 """
 
 import contextlib
@@ -17,29 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from pose3d_jax import fileio, skeleton
-from pose3d_jax.inference import smoothing, tracking, video_draw, video_io
-from pose3d_jax.inference.predictor import CONVENTIONS
-
-
-def frame_record(tracked) -> dict:
-    """The JSON line of one TrackedFrame."""
-    frame = tracked.frame
-    record = {"frame": frame.index, "time_s": round(frame.time, 4)}
-    if tracked.prediction is None:
-        return {**record, "skipped": tracked.skipped}
-    p = tracked.prediction
-    return {
-        **record,
-        "joints_2d": np.round(p.joints_2d, 2).tolist(),
-        "confidence": np.round(p.confidence, 4).tolist(),
-        "joints_3d_mm": np.round(p.joints_3d_mm, 1).tolist(),
-        "crop": p.crop.to_dict(),
-        "score": round(tracked.score, 5),
-        "relocalised": tracked.relocalised,
-    }
+from pose3d_jax.inference import draw, records, video_io
+from pose3d_jax.tracking import smoothing, tracker
 
 
 class _JsonLines:
@@ -74,31 +58,92 @@ def _progress(total, name):
     return tqdm(total=total, unit="frame", desc=name, file=sys.stderr, dynamic_ncols=True)
 
 
-def process(predictor, source, out_dir, name, settings=None, *, about=None):
-    """Tracks the person through `source` (a video_io.VideoFile or FrameFolder); writes the
+def detect_function(predictor, method, bbox=None, max_people=None):
+    """image -> [tracker.Detected] for a detection method (one person unless 'detector')."""
+    if method == "detector":
+        return lambda image: [
+            tracker.Detected(p.box, p.score, p) for p in predictor.detector(image, max_people)
+        ]
+
+    def one_person(image):
+        crop = predictor.choose_crop(image, bbox, False if method == "none" else method)
+        return [tracker.Detected(crop.box(), float("nan"))]
+
+    return one_person
+
+
+def estimate_function(predictor):
+    """(images, [x, y, w, h] boxes) -> Predictions, batched over all tracks and frames."""
+    from pose3d_jax.inference import crops as crops_lib
+
+    def estimate(images, boxes):
+        crops = [crops_lib.tracked_crop(box) for box in boxes]
+        return predictor.predict_crops(images, crops, pad_to=predictor.stream_batch())
+
+    return estimate
+
+
+class TrackSmoother:
+    """One-Euro filters of the 2D and 3D joints per track ID (new IDs start afresh)."""
+
+    def __init__(self, settings):
+        self.settings, self.filters = settings, {}
+
+    def __call__(self, person, time_s):
+        if self.settings is None:
+            return person
+        filters = self.filters.setdefault(
+            person.track_id, [smoothing.OneEuroFilter(self.settings) for _ in range(2)]
+        )
+        p = person.result
+        smoothed = dataclasses.replace(
+            p,
+            joints_2d=filters[0](p.joints_2d, time_s),
+            joints_3d_mm=filters[1](p.joints_3d_mm, time_s),
+        )
+        return dataclasses.replace(person, result=smoothed)
+
+
+def drawn_frame(tracked):
+    people = sorted(tracked.people, key=lambda p: p.result.crop.center[0])
+    return draw.picture(
+        tracked.frame.image,
+        [(f"{p.track_id}", p.result.joints_2d, p.result.joints_3d_mm, p.track_id) for p in people],
+        max_height=540,
+        caption=f"{tracked.frame.index}",
+    )
+
+
+def process(predictor, source, out_dir, name, settings=None, *, detect=None, smooth=None,
+            about=None, detection=None):  # fmt: skip
+    """Tracks the people through `source` (a video_io.VideoFile or FrameFolder); writes the
     three outputs and returns the summary."""
-    settings = settings or tracking.TrackSettings()
+    settings = settings or tracker.TrackSettings()
     out_dir = Path(out_dir)
-    tracker = tracking.Tracker(predictor, settings)
-    counts = {"frames": 0, "skipped": 0}
+    follow = tracker.Tracker(
+        detect or detect_function(predictor, "detector"), estimate_function(predictor), settings
+    )
+    smoother = TrackSmoother(smooth)
+    counts, seen = {"frames": 0, "skipped": 0}, {}
     started = time.perf_counter()
     writer, last_drawn = None, None
     with contextlib.ExitStack() as outputs:  # an error removes every temporary file
         lines = outputs.enter_context(_JsonLines(out_dir / f"{name}.jsonl"))
         bar = outputs.enter_context(_progress(source.count, name))
-        for tracked in tracker.run(source):
+        for tracked in follow.run(source):
             counts["frames"] += 1
-            lines.write(frame_record(tracked))
-            if tracked.prediction is None:
+            tracked.people = [smoother(p, tracked.frame.time) for p in tracked.people]
+            lines.write(records.frame_record(tracked))
+            if tracked.skipped:
                 counts["skipped"] += 1
                 index, why = tracked.frame.index, tracked.skipped
                 bar.write(f"warning: {name}: frame {index} skipped ({why}).", file=sys.stderr)
                 drawn = last_drawn  # keep the video's timing: repeat the last picture
             else:
-                p = tracked.prediction
-                drawn = video_draw.frame_with_pose(
-                    tracked.frame.image, p.joints_2d, p.joints_3d_mm, f"{tracked.frame.index}"
-                )
+                for p in tracked.people:
+                    span = seen.setdefault(p.track_id, [tracked.frame.index, tracked.frame.index])
+                    span[1] = tracked.frame.index
+                drawn = drawn_frame(tracked)
             if drawn is not None:
                 if writer is None:
                     size = (drawn.shape[1], drawn.shape[0])
@@ -112,14 +157,23 @@ def process(predictor, source, out_dir, name, settings=None, *, about=None):
         raise video_io.VideoError(f"no frame of '{source.path}' could be read.")
     seconds = time.perf_counter() - started
     summary = {
+        "schema": records.SUMMARY_SCHEMA,
+        "schema_version": records.SCHEMA_VERSION,
         "input": str(source.path),
         **counts,
-        "relocalisations": tracker.relocalisations,
+        "tracks": [
+            {"track_id": k, "first_frame": a, "last_frame": b} for k, (a, b) in sorted(seen.items())
+        ],  # fmt: skip
+        "detector_runs": follow.detector_runs,
         "fps": source.fps,
         "frames_per_s": round(counts["frames"] / seconds, 2),
-        "settings": dataclasses.asdict(settings),
+        "detection": detection or {"method": "detector"},
+        "settings": {
+            **dataclasses.asdict(settings),
+            "smoothing": None if smooth is None else dataclasses.asdict(smooth),
+        },
         "joint_names": list(skeleton.JOINT_NAMES),
-        "conventions": CONVENTIONS,
+        "conventions": records.CONVENTIONS,
         **(about or predictor.about()),
         "outputs": {"frames": f"{name}.jsonl", "video": f"{name}.mp4" if writer else None},
     }
@@ -127,28 +181,35 @@ def process(predictor, source, out_dir, name, settings=None, *, about=None):
     return summary
 
 
-def settings_from_args(args) -> tracking.TrackSettings:
-    """TrackSettings from infer's --chunk, --relocalise-fraction and --smooth* flags."""
+def settings_from_args(args):
+    """(TrackSettings, OneEuroSettings or None) from infer's video flags."""
     smooth = None
     if args.smooth:
         smooth = smoothing.OneEuroSettings(
             min_cutoff=args.smooth_min_cutoff, beta=args.smooth_beta, d_cutoff=args.smooth_d_cutoff
         )
-    return tracking.TrackSettings(
-        chunk=args.chunk, relocalise_fraction=args.relocalise_fraction, smoothing=smooth
+    settings = tracker.TrackSettings(
+        chunk=args.chunk,
+        detect_every=args.detect_every,
+        redetect_fraction=args.redetect_fraction,
     )
+    return settings, smooth
 
 
-def run_sequences(predictor, paths, out_dir, args) -> int:
+def run_sequences(predictor, paths, out_dir, args, method="detector", detection=None) -> int:
     """Processes each video or frame folder; returns how many failed (each said in one line)."""
     from pose3d_jax.inference.images import output_names, print_error
 
     failures = 0
-    settings = settings_from_args(args)
+    settings, smooth = settings_from_args(args)
+    detect = detect_function(predictor, method, args.bbox, args.max_people)
     for path, name in zip(paths, output_names(paths), strict=True):
         try:
             source = video_io.open_frames(path, args.fps, args.max_pixels)
-            summary = process(predictor, source, out_dir, name, settings, about=predictor.about())
+            summary = process(
+                predictor, source, out_dir, name, settings, detect=detect, smooth=smooth,
+                about=predictor.about(), detection=detection,
+            )  # fmt: skip
         except video_io.VideoError as err:
             print_error(str(err))
             failures += 1
@@ -158,9 +219,10 @@ def run_sequences(predictor, paths, out_dir, args) -> int:
             failures += 1
             continue
         print(
-            f"{path}: {summary['frames']} frames ({summary['skipped']} skipped, "
-            f"{summary['relocalisations']} localisations) at {summary['frames_per_s']} frames/s "
-            f"-> {out_dir / (name + '.jsonl')}, {out_dir / (name + '.mp4')}",
+            f"{path}: {summary['frames']} frames ({summary['skipped']} skipped), "
+            f"{len(summary['tracks'])} tracks, {summary['detector_runs']} detector runs, at "
+            f"{summary['frames_per_s']} frames/s -> {out_dir / (name + '.jsonl')}, "
+            f"{out_dir / (name + '.mp4')}",
             file=sys.stderr,
         )
     return failures

@@ -12,22 +12,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pose3d_jax import skeleton
+from pose3d_jax.inference.draw import bone_side, joint_side
 
 DISPLAY_MAX_SIDE = 1024  # the drawn image is shrunk to this; joints are scaled with it
 SIDE_COLORS = {"right": "tab:red", "left": "tab:blue", "centre": "tab:green"}
 FIGURE_HEIGHT_IN = 5.0
-
-
-def joint_side(index: int) -> str:
-    """'right', 'left' or 'centre' from the joint's name."""
-    name = skeleton.JOINT_NAMES[index]
-    return name.split("_")[0] if name.startswith(("right_", "left_")) else "centre"
-
-
-def bone_side(bone) -> str:
-    """A bone takes the side of whichever end is not on the centre line."""
-    sides = {joint_side(j) for j in bone} - {"centre"}
-    return sides.pop() if len(sides) == 1 else "centre"
 
 
 def _display_image(image):

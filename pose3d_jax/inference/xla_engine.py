@@ -17,6 +17,7 @@ class XlaEngine:
     """
 
     name = "xla"
+    fixed_shapes = True  # one compiled program per batch shape: callers pad to few shapes
 
     def __init__(self, network, *, cache_directory=None):
         self.network = network
