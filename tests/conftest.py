@@ -62,3 +62,30 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("tiny_checkpoint")
     network.write_random_checkpoint(directory, {**TINY_MODEL, "num_stacks": 1})
     return directory
+
+
+@pytest.fixture(scope="session")
+def detector_model() -> Path:
+    """The person detector's model file (`make install` fetches it), or a clean skip."""
+    from pose3d_jax.detection import model_file
+
+    if not model_file.available():
+        pytest.skip(f"no person detector file at {model_file.default_path()} ({model_file.FIX})")
+    return model_file.default_path()
+
+
+@pytest.fixture(scope="session")
+def person_detector(detector_model):
+    from pose3d_jax.detection.detector import PersonDetector
+
+    return PersonDetector(detector_model)
+
+
+@pytest.fixture(scope="session")
+def real_frames():
+    """{name: RGB} of the release's single-person frames in ../shared/data/images."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not beside this checkout")
+    from datasets import pasted_scenes
+
+    return pasted_scenes.load_frames(SHARED_DATA / "images")

@@ -34,10 +34,14 @@ def _check_result(out_dir, name, image_path):
     record = json.loads((out_dir / f"{name}.json").read_text())
     assert (out_dir / f"{name}.png").stat().st_size > 1000
     assert record["joint_names"] == list(skeleton.JOINT_NAMES)
-    joints_2d = np.array(record["joints_2d"])
-    joints_3d = np.array(record["joints_3d_mm"])
+    assert record["num_people"] == 1 and record["detection"]["method"] == "none"
+    person = record["people"][0]
+    assert person["index"] == 0 and person["box_xywh"] is None
+    assert person["detector_score"] is None
+    joints_2d = np.array(person["joints_2d"])
+    joints_3d = np.array(person["joints_3d_mm"])
     assert joints_2d.shape == (16, 2) and joints_3d.shape == (16, 3)
-    assert len(record["confidence"]) == 16
+    assert len(person["confidence"]) == 16
     assert np.all(np.isfinite(joints_2d)) and np.all(np.isfinite(joints_3d))
     np.testing.assert_allclose(joints_3d[skeleton.EVAL_ROOT], 0.0, atol=1e-6)
     assert skeleton.bone_lengths(joints_3d).sum() == pytest.approx(
@@ -46,7 +50,7 @@ def _check_result(out_dir, name, image_path):
     width, height = record["image_size"]
     with Image.open(image_path) as img:
         assert img.size == (width, height)
-    crop = record["crop"]
+    crop = person["crop"]
     assert crop["source"] == "centred"
     x, y, w, h = crop["box_xywh"]
     assert np.all((joints_2d >= [x, y]) & (joints_2d <= [x + w, y + h]))
@@ -60,7 +64,7 @@ def test_cli_on_real_and_generated_images(tiny_checkpoint, shared_data, tmp_path
     real = sorted((shared_data / "images").glob("*.png"))[:3]
     out = tmp_path / "out"
     argv = [str(generated), *map(str, real), "--checkpoint", str(tiny_checkpoint)]
-    assert infer.main([*argv, "--out", str(out), "--batch-size", "4"]) == 0
+    assert infer.main([*argv, "--out", str(out), "--batch-size", "4", "--detect", "none"]) == 0
     paths = sorted(generated.iterdir()) + real
     for path in paths:
         _check_result(out, path.stem, path)
@@ -87,7 +91,7 @@ def test_cli_bad_inputs_are_reported_and_skipped(tiny_checkpoint, tmp_path, caps
     bad = ["missing.png", "text.jpg", "cut.jpg", "big.png", "empty_dir"]
     argv = [str(tmp_path / n) for n in ["good.png", *bad]]
     code = infer.main([*argv, "--checkpoint", str(tiny_checkpoint), "--out", str(out)] + [
-        "--max-pixels", "1000"
+        "--max-pixels", "1000", "--detect", "none"
     ])  # fmt: skip
     assert code != 0
     err = capsys.readouterr().err
@@ -131,14 +135,14 @@ def test_detect_falls_back_or_uses_the_detection(tiny_checkpoint, tmp_path, caps
     monkeypatch.setattr(crops, "detect_person", lambda image: None)
     argv = [str(image), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--detect", "hog"]
     assert infer.main(argv) == 0
-    crop = json.loads((out / "person.json").read_text())["crop"]
+    crop = json.loads((out / "person.json").read_text())["people"][0]["crop"]
     assert crop["source"] == "centred" and "centred crop" in crop["note"]
     assert "the HOG detector found no person; used the centred crop" in capsys.readouterr().err
     monkeypatch.setattr(crops, "hog_available", lambda: True)
     monkeypatch.setattr(crops, "detect_person", lambda image: np.array([50, 60, 40, 100]))
     assert infer.main(argv) == 0
-    crop = json.loads((out / "person.json").read_text())["crop"]
-    assert crop["source"] == "detected"
+    crop = json.loads((out / "person.json").read_text())["people"][0]["crop"]
+    assert crop["source"] == "hog"
     assert crop["center"] == [70.0, 110.0]
     assert crop["scale"] == pytest.approx(100 * crops.DETECTION_MARGIN / 200)
 
@@ -201,4 +205,6 @@ def test_module_entry_point_and_light_package_import(tiny_checkpoint, shared_dat
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (tmp_path / f"{image.stem}.json").is_file()
+    record = json.loads((tmp_path / f"{image.stem}.json").read_text())
+    assert record["detection"]["method"] == "detector" and record["num_people"] >= 1
+    assert f"{image}: " in proc.stderr and "INFO" not in proc.stderr

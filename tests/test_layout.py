@@ -12,11 +12,11 @@ from conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "pose3d_jax"
 FOUNDATION = {"skeleton", "geometry", "checkpoint", "fileio"}
-ENTRY_POINTS = {"__init__", "infer", "evaluate", "convert", "export"}
+ENTRY_POINTS = {"__init__", "infer", "evaluate", "convert", "export", "get_detector"}
 # Each room may import the rooms of lower layers and itself, nothing else.
 LAYERS = (
     ("foundation", "runtime"),
-    ("model", "data"),
+    ("model", "data", "detection", "tracking"),
     ("deploy", "weights"),
     ("inference",),
     ("evaluation",),

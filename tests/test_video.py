@@ -1,7 +1,6 @@
 """Video: frames in (file or folder), one JSON line and one MP4 frame out per frame,
-tracking, One-Euro smoothing measured on a noisy track, and bad input."""
+One-Euro smoothing by hand, and bad input. The tracker itself: tests/test_tracking.py."""
 
-import dataclasses
 import json
 
 import cv2
@@ -10,8 +9,8 @@ import pytest
 
 from datasets.synthetic import wild
 from pose3d_jax import infer
-from pose3d_jax.inference import smoothing, tracking, video_io
-from pose3d_jax.inference.crops import Crop
+from pose3d_jax.inference import video_io
+from pose3d_jax.tracking import smoothing
 
 NUM_FRAMES = 10
 
@@ -34,17 +33,23 @@ def clip(tmp_path_factory):
 def test_video_gives_a_line_and_a_frame_per_frame(clip, tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
     argv = [str(clip), "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--chunk", "3"]
+    argv += ["--detect", "network", "--detect-every", "5", "--redetect-fraction", "0"]
     assert infer.main([*argv, "--backend", "xla", "--smooth"]) == 0
     lines = [json.loads(line) for line in (out / "walk.jsonl").read_text().splitlines()]
     assert [line["frame"] for line in lines] == list(range(NUM_FRAMES))
     assert lines[1]["time_s"] == pytest.approx(1 / 25)
-    assert np.asarray(lines[0]["joints_2d"]).shape == (16, 2)
-    assert np.asarray(lines[0]["joints_3d_mm"]).shape == (16, 3)
-    assert lines[0]["crop"]["source"] == "localised" and lines[0]["relocalised"]
-    assert {line["crop"]["source"] for line in lines[1:]} <= {"tracked", "localised"}
+    assert all(line["num_people"] == 1 for line in lines)  # the network's search: one person
+    person = lines[0]["people"][0]
+    assert np.asarray(person["joints_2d"]).shape == (16, 2)
+    assert np.asarray(person["joints_3d_mm"]).shape == (16, 3)
+    assert person["track_id"] == 0 and person["detected"] and lines[0]["detector_ran"]
+    assert [line["detector_ran"] for line in lines] == [True] + [False] * 5 + [True] + [False] * 3
+    assert {line["people"][0]["crop"]["source"] for line in lines} == {"tracked"}
     assert video_io.count_frames(out / "walk.mp4") == NUM_FRAMES
     summary = json.loads((out / "walk.json").read_text())
     assert summary["frames"] == NUM_FRAMES and summary["skipped"] == 0
+    assert summary["detector_runs"] == 2 and summary["detection"]["method"] == "network"
+    assert summary["tracks"] == [{"track_id": 0, "first_frame": 0, "last_frame": NUM_FRAMES - 1}]
     assert summary["settings"]["smoothing"]["beta"] == 0.05
     assert summary["provenance"]["kind"] == "untrained"
     err = capsys.readouterr().err
@@ -64,76 +69,6 @@ def test_one_euro_matches_the_formula_by_hand():
     assert f(np.array([12.0]), dt) == pytest.approx([a * 12.0 + (1 - a) * 10.0])
 
 
-@dataclasses.dataclass
-class _Prediction:
-    joints_2d: np.ndarray
-    confidence: np.ndarray
-    joints_3d_mm: np.ndarray
-    crop: Crop
-
-
-class _NoisyPredictor:
-    """Returns a smooth true track plus noise: what tracking feeds the filter."""
-
-    def __init__(self, noise_px):
-        self.rng, self.noise = np.random.default_rng(3), noise_px
-        self.calls = 0
-
-    def truth(self, t):
-        return np.stack(
-            [100 + 40 * t + 5 * np.arange(16), 200 + 10 * np.sin(t) + 0 * np.arange(16)], -1
-        )
-
-    def _predict(self, t, crop):
-        joints = self.truth(t) + self.rng.normal(0, self.noise, (16, 2))
-        joints_3d = np.concatenate([joints, np.zeros((16, 1))], -1)
-        return _Prediction(joints, np.full(16, 0.9), joints_3d, crop)
-
-    def localise(self, image):
-        crop = Crop((0.0, 0.0), 1.0, "localised")
-        return crop, self._predict(float(image[0, 0, 0]) / 25, crop)
-
-    def predict_crops(self, images, crops, pad_to=None):
-        self.calls += 1
-        return [
-            self._predict(float(im[0, 0, 0]) / 25, c) for im, c in zip(images, crops, strict=True)
-        ]
-
-
-def _jitter(track):
-    """Mean frame-to-frame change of the velocity (px per frame^2): noise, not motion."""
-    return float(np.abs(np.diff(np.asarray(track), n=2, axis=0)).mean())
-
-
-def _frames(count):
-    for i in range(count):
-        yield video_io.Frame(i, i / 25, np.full((4, 4, 3), i, np.uint8))
-
-
-def test_smoothing_lowers_jitter_on_a_noisy_clip():
-    count = 60
-    raw = tracking.Tracker(_NoisyPredictor(3.0), tracking.TrackSettings(chunk=4))
-    smooth_settings = tracking.TrackSettings(chunk=4, smoothing=smoothing.OneEuroSettings())
-    smoothed = tracking.Tracker(_NoisyPredictor(3.0), smooth_settings)
-    raw_track = [r.prediction.joints_2d for r in raw.run(_frames(count))]
-    smooth_track = [r.prediction.joints_2d for r in smoothed.run(_frames(count))]
-    truth = np.stack([_NoisyPredictor(0).truth(i / 25) for i in range(count)])
-    assert len(raw_track) == len(smooth_track) == count
-    assert _jitter(smooth_track) < 0.5 * _jitter(raw_track)
-    # and it still follows the motion: the error against the truth falls as well
-    raw_error = np.abs(np.asarray(raw_track) - truth)[10:].mean()
-    smooth_error = np.abs(np.asarray(smooth_track) - truth)[10:].mean()
-    assert smooth_error < raw_error
-
-
-def test_tracker_batches_frames_in_chunks():
-    predictor = _NoisyPredictor(0.0)
-    results = list(tracking.Tracker(predictor, tracking.TrackSettings(chunk=4)).run(_frames(9)))
-    assert [r.frame.index for r in results] == list(range(9))
-    assert results[0].relocalised and not any(r.relocalised for r in results[1:])
-    assert predictor.calls == 2  # frames 1-4 and 5-8, after localising on frame 0
-
-
 def test_damaged_frame_in_a_folder_is_skipped_and_counted(tiny_checkpoint, tmp_path, capsys):
     frames = wild.random_clip(np.random.default_rng(1), 4, width=96, height=96)
     folder = tmp_path / "frames"
@@ -148,6 +83,7 @@ def test_damaged_frame_in_a_folder_is_skipped_and_counted(tiny_checkpoint, tmp_p
     assert infer.main([*argv, "--backend", "xla"]) == 0
     lines = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
     assert len(lines) == 5 and "skipped" in lines[4] and "skipped" not in lines[3]
+    assert all(isinstance(line["people"], list) for line in lines[:4])
     assert json.loads((out / "frames.json").read_text())["skipped"] == 1
     assert "frame 4 skipped" in capsys.readouterr().err
     assert video_io.count_frames(out / "frames.mp4") == 5

@@ -20,8 +20,11 @@ A person's box is MediaPipe's region of interest
 keypoint, side twice its distance to the body keypoint, times 1.25, square.
 """
 
+import contextlib
 import dataclasses
 import os
+import sys
+import tempfile
 
 import numpy as np
 
@@ -38,6 +41,7 @@ TILE_PERSON_SIZE = (0.5, 1.4)
 MIN_VISIBLE_SHARE = 0.6
 DEFAULT_MIN_SCORE = decode.MIN_SCORE
 VIEW_BATCH = 8
+LITERT_INFO = "INFO: Created TensorFlow Lite XNNPACK delegate"
 INPUT_SHAPE = (windows.INPUT_SIZE, windows.INPUT_SIZE, 3)
 
 
@@ -150,6 +154,26 @@ def unbatch(output, batch) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+@contextlib.contextmanager
+def _without_litert_info():
+    """Drops LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." line, which
+    its C++ logger writes to the process's stderr (no setting turns it off); anything
+    else written meanwhile is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            text = caught.read().decode(errors="replace")
+            kept = [line for line in text.splitlines(keepends=True) if LITERT_INFO not in line]
+            sys.stderr.write("".join(kept))
+
+
 class PersonDetector:
     """Finds every person in RGB uint8 images; see the module docstring."""
 
@@ -165,7 +189,6 @@ class PersonDetector:
         detector's score threshold; min_person: the smallest person to look for, as a share
         of the image's shorter side (smaller means more tiles: 0.2 -> 42 views of a 16:9
         frame, ~0.25 s on 2 cores)."""
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # LiteRT's "INFO: Created ..." line
         from ai_edge_litert.interpreter import Interpreter
 
         if not 0.0 < min_score < 1.0:
@@ -178,10 +201,8 @@ class PersonDetector:
         self.min_score, self.min_person = float(min_score), float(min_person)
         threads = threads or max(1, os.cpu_count() or 1)
         try:
-            self.interpreter = Interpreter(model_path=str(self.model_path), num_threads=threads)
-            index = self.interpreter.get_input_details()[0]["index"]
-            self.interpreter.resize_tensor_input(index, [VIEW_BATCH, *INPUT_SHAPE])
-            self.interpreter.allocate_tensors()
+            with _without_litert_info():
+                self.interpreter = self._open(Interpreter, threads)
         except (ValueError, RuntimeError) as err:
             raise model_file.DetectorError(
                 f"LiteRT cannot open the person detector '{self.model_path}' ({err}); "
@@ -191,6 +212,13 @@ class PersonDetector:
         outputs = self.interpreter.get_output_details()
         by_width = {int(d["shape"][-1]): d["index"] for d in outputs}
         self._boxes, self._scores = by_width[decode.NUM_KEYPOINTS * 2 + 4], by_width[1]
+
+    def _open(self, interpreter_class, threads):
+        interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)
+        index = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(index, [VIEW_BATCH, *INPUT_SHAPE])
+        interpreter.allocate_tensors()
+        return interpreter
 
     def raw(self, views) -> tuple[np.ndarray, np.ndarray]:
         """The model's ([K, 2254, 12], [K, 2254]) outputs for [K, 224, 224, 3] float inputs,

@@ -62,11 +62,17 @@ def checked_model(path=None) -> Path:
     Raises:
       DetectorError: one sentence saying what is wrong and how to fix it.
     """
-    explicit = path is not None or bool(os.environ.get(ENV))
+    from_env = path is None and from_environment()
+    explicit = path is not None or from_env
     path = Path(path) if path is not None else default_path()
     if not path.is_file():
-        where = f"'{path}'" + (f" (from ${ENV})" if os.environ.get(ENV) and not explicit else "")
-        raise DetectorError(f"the person detector file {where} does not exist; {FIX}.")
+        if explicit:
+            named = f" (from ${ENV})" if from_env else ""
+            raise DetectorError(
+                f"the person detector file '{path}'{named} does not exist; give the path of "
+                f"pose_detection.tflite, or unset it and {FIX}."
+            )
+        raise DetectorError(f"the person detector file '{path}' does not exist; {FIX}.")
     if not explicit and sha256(path) != SHA256:
         raise DetectorError(
             f"the person detector file '{path}' is damaged (its SHA-256 is not the pinned "

@@ -84,14 +84,15 @@ def view_3d(people_3d, side, colours):
     return panel
 
 
-def picture(image, people, max_height=720, caption=""):
-    """The image (shrunk to max_height) with each person's skeleton and label, and the 3D
-    view beside it. people: [(label text, joints_2d [16, 2] px, joints_3d_mm [16, 3],
-    colour index)]; RGB uint8 out, even width and height."""
+def picture(image, people, max_height=720, caption="", min_height=256):
+    """The image (scaled to between min_height and max_height) with each person's
+    skeleton and label, and the 3D view beside it. people: [(label text, joints_2d
+    [16, 2] px, joints_3d_mm [16, 3], colour index)]; RGB uint8 out, even sides."""
     height, width = image.shape[:2]
-    factor = min(1.0, max_height / height)
+    factor = min(max_height / height, max(1.0, min_height / height))
     size = (max(2, round(width * factor) // 2 * 2), max(2, round(height * factor) // 2 * 2))
-    left = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    method = cv2.INTER_AREA if factor <= 1.0 else cv2.INTER_NEAREST
+    left = cv2.resize(image, size, interpolation=method)
     left = np.ascontiguousarray(left)
     zoom = np.array(size, np.float64) / np.array([width, height])
     thickness = max(2, size[1] // 240)

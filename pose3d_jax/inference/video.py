@@ -67,7 +67,7 @@ def detect_function(predictor, method, bbox=None, max_people=None):
 
     def one_person(image):
         crop = predictor.choose_crop(image, bbox, False if method == "none" else method)
-        return [tracker.Detected(crop.box(), float("nan"))]
+        return [tracker.Detected(crop.box(), None)]
 
     return one_person
 

@@ -1,22 +1,25 @@
 """Every person of a video with a track ID that stays theirs.
 
 Frames are taken `chunk` at a time. The detector runs on a chunk's first frame when
-no one is tracked yet, every `detect_every` frames, and after a track's score fell
-below `redetect_fraction` of its score when last detected. Its people are matched to
-the tracks by box overlap with each track's box moved on by its velocity
-(association.py); a matched track takes the detected box. An unmatched detection that
-overlaps a matched track's box by `min_iou` is a second view of that person (a part of
-a half-hidden person, say) and is dropped; any other starts a track: at once when the
-detector is sure (`confirm_score`), else as a candidate that becomes a track only when
-the next detector run finds it again (candidates are not output and not fed to the
-network). A track gets its ID when it is confirmed; one unmatched by `max_missed`
-detector runs in a row ends, and its ID is never given again.
+no one is tracked yet, every `detect_every` frames, on the chunk after one where a
+track or candidate was seen for the first time (a second sighting gives its velocity,
+and confirms a candidate), and after a track's score fell below `redetect_fraction` of
+its score when last detected. Its people are matched to the tracks by box overlap with
+each track's box moved on by its velocity (association.py); a matched track takes the
+detected box. An unmatched detection that overlaps a matched detection's box, or a
+better new one's, by `min_iou` is a second view of that person (a part of a half-hidden
+person, say) and is dropped; any other starts a track: at once when the detector is
+sure (`confirm_score`), else as a candidate that becomes a track only when the next
+detector run finds it again (candidates are not output and not fed to the network).
+A track gets its ID when it is confirmed; one unmatched by `max_missed` detector runs
+in a row ends, and its ID is never given again.
 
 Between detections each track's box moves on at the velocity its detections gave (its
 centre only: the sides of a person's detections jump too much to extrapolate); the
 box of the joints the network found is taken instead when it overlaps that prediction
-by `follow_iou` (a person turning or bending changes their box before the detector
-sees it again), and refused otherwise (the network drawn to a person crossing in
+by `follow_iou` and keeps its side within FOLLOW_SIZE of the detected one (a person
+turning or bending changes their box before the detector sees it again), and refused
+otherwise (the network drawn to a person crossing in
 front, or an untrained network seeing no one). All tracks' crops of all frames of a
 chunk go through the network together.
 """
@@ -26,6 +29,9 @@ import dataclasses
 import numpy as np
 
 from pose3d_jax.tracking import association, boxes
+
+# The joints' box is followed while its side stays within this factor of the detected side.
+FOLLOW_SIZE = 1.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +62,12 @@ class TrackSettings:
 
 @dataclasses.dataclass(frozen=True)
 class Detected:
-    """A detector's person: box [x, y, w, h], score, and what the caller keeps with it."""
+    """A detector's person: box [x, y, w, h], score (None for a box not scored by a
+    detector: a user's box, the network's search; such a track is confirmed at once), and
+    what the caller keeps with it."""
 
     box: tuple
-    score: float
+    score: float | None
     payload: object = None
 
 
@@ -123,7 +131,7 @@ class Tracker:
             return True
         if index - self.last_detection >= self.settings.detect_every:
             return True
-        return any(t.low for t in self.tracks)
+        return any(t.low or (t.detections == 1 and not t.missed) for t in self.tracks)
 
     def _confirm(self, track):
         if track.track_id is None:
@@ -133,7 +141,7 @@ class Tracker:
     def _new_track(self, detected, index):
         square = boxes.from_xywh(detected.box)
         track = _Track(None, square, index, np.zeros(3), square.copy(), index)
-        if detected.score >= self.settings.confirm_score:
+        if detected.score is None or detected.score >= self.settings.confirm_score:
             self._confirm(track)
         self.tracks.append(track)
         return track
@@ -176,13 +184,12 @@ class Tracker:
                     self.ended.append(t.track_id)
             else:
                 alive.append(t)
-        matched_boxes = [found[j].box for _, j in pairs]
+        taken = [found[j].box for _, j in pairs]
         self.tracks = alive
-        for j in new:
-            if matched_boxes and boxes.iou_matrix([found[j].box], matched_boxes).max() >= (
-                self.settings.min_iou
-            ):
-                continue  # another view of a person already matched
+        for j in sorted(new, key=lambda j: -(found[j].score or 1.0)):
+            if taken and boxes.iou_matrix([found[j].box], taken).max() >= self.settings.min_iou:
+                continue  # another view of a person already matched or just found
+            taken.append(found[j].box)
             track = self._new_track(found[j], frame.index)
             if track.track_id is not None:
                 placed[track.track_id] = found[j]
@@ -196,7 +203,9 @@ class Tracker:
         track.low = score < self.settings.redetect_fraction * track.reference_score
         predicted = track.predicted(index)
         joints = boxes.from_joints(result.joints_2d, result.confidence)
-        if boxes.iou(boxes.to_xywh(joints), boxes.to_xywh(predicted)) >= self.settings.follow_iou:
+        overlap = boxes.iou(boxes.to_xywh(joints), boxes.to_xywh(predicted))
+        size = joints[2] / track.detected_square[2]
+        if overlap >= self.settings.follow_iou and 1 / FOLLOW_SIZE <= size <= FOLLOW_SIZE:
             track.square, track.at = joints, index
         return score
 
@@ -220,7 +229,7 @@ class Tracker:
                     track.track_id,
                     box,
                     found is not None,
-                    None if found is None else float(found.score),
+                    None if found is None or found.score is None else float(found.score),
                     score,
                     result,
                     None if found is None else found.payload,
