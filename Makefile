@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(BIN)/python launch.py --config=configs/synthetic.py --workdir=$(DEMO_CHECKPOINT) \
 		--config.data.data_dir=$(DEMO_DIR)/shards
 	$(BIN)/python -m pose3d_jax.infer $$(ls -d $(DEMO_DIR)/raw/h36m/images/s_11_*/*.jpg | head -4) --checkpoint=$(DEMO_CHECKPOINT) \
-		--out=$(DEMO_DIR)/predictions
+		--out=$(DEMO_DIR)/predictions --detect=none
 	$(BIN)/python -m pose3d_jax.evaluate --config=configs/synthetic.py \
 		--config.data.data_dir=$(DEMO_DIR)/shards --checkpoint=$(DEMO_CHECKPOINT) \
 		--datasets=h36m,mpii --baseline --out=$(DEMO_DIR)/results.json
