@@ -258,14 +258,18 @@ def test_failed_savedmodel_export_leaves_no_folder(rgb_checkpoint, tmp_path, mon
 
 
 def test_onnxruntime_parts_equal_one_session(rgb_checkpoint, real_crops, tmp_path):
+    from pose3d_jax.inference import onnx_engine
     from pose3d_jax.inference.onnx_engine import OnnxRuntimeEngine
 
     loaded = network.load_network(rgb_checkpoint)
     engine = OnnxRuntimeEngine.for_network(loaded, threads=2, cache_directory=tmp_path)
     crops = np.ascontiguousarray(real_crops[:3])  # parts of 2 and 1 crops
     assert engine.parts == 2 and engine._part_sessions is None
+    engine.run(crops)
+    assert engine._part_sessions is None  # the first crops: one session, no parts to make
+    engine.crops_run = onnx_engine.PARTS_AFTER_CROPS
     split = engine.run(crops)
-    assert engine._part_sessions is not None  # the large batch took the parts path
+    assert engine._part_sessions is not None  # then a large batch takes the parts path
     whole = engine.session.run(["heatmaps", "depth"], {"image": crops})
     for got, want in zip(split, whole, strict=True):
         assert got.shape == want.shape

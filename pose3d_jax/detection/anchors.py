@@ -21,19 +21,6 @@ ANCHORS_PER_LAYER = 2  # aspect ratio 1.0 and the interpolated scale
 NUM_ANCHORS = 2254
 
 
-def stride_counts(input_size=INPUT_SIZE, strides=STRIDES) -> tuple[int, ...]:
-    """Anchors per group of equal strides, in output order: (1568, 392, 294)."""
-    counts, layer = [], 0
-    while layer < len(strides):
-        same = layer
-        while same < len(strides) and strides[same] == strides[layer]:
-            same += 1
-        cells = int(np.ceil(input_size / strides[layer]))
-        counts.append(cells * cells * ANCHORS_PER_LAYER * (same - layer))
-        layer = same
-    return tuple(counts)
-
-
 @functools.cache
 def anchor_centres(input_size=INPUT_SIZE, strides=STRIDES) -> np.ndarray:
     """[NUM_ANCHORS, 2] (x, y) anchor centres in [0, 1], in the model's output order."""

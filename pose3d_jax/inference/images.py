@@ -103,12 +103,53 @@ def detection_facts(method, args, runner) -> dict:
     return facts
 
 
-def people_crops(runner, image, method, args):
-    """[(Crop, detection.Person or None)] of the people to predict in one image."""
+class DetectAhead:
+    """Loaded images with the detector's people, each image's detection running in a
+    thread while the caller handles the one before (the detector and the network both
+    leave the GIL), the first one from construction on: it overlaps the network's start."""
+
+    def __init__(self, loaded, make_detector, max_people):
+        """make_detector() -> the detector, made in the thread too (LiteRT's allocation)."""
+        import concurrent.futures
+
+        self.loaded, self.max_people = iter(loaded), max_people
+        self.pool = concurrent.futures.ThreadPoolExecutor(1)
+        self.made = self.pool.submit(make_detector)
+        self.next = self.pool.submit(self._find)
+
+    @property
+    def detector(self):
+        return self.made.result()
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _find(self):
+        item = next(self.loaded, None)
+        if item is None or item[2] is None:
+            return item, None
+        return item, self.detector(item[2], self.max_people)
+
+    def __iter__(self):
+        try:
+            while True:
+                item, people = self.next.result()
+                if item is None:
+                    return
+                self.next = self.pool.submit(self._find)
+                yield (*item, people)
+        finally:
+            self.close()
+
+
+def people_crops(runner, image, method, args, found=None):
+    """[(Crop, detection.Person or None)] of the people to predict in one image; `found`:
+    the detector's people when they were detected already."""
     if method == "detector":
         from pose3d_jax.inference.crops import person_crop
 
-        return [(person_crop(p), p) for p in runner.detector(image, args.max_people)]
+        found = runner.detector(image, args.max_people) if found is None else found
+        return [(person_crop(p), p) for p in found]
     crop = runner.choose_crop(image, args.bbox, False if method == "none" else method)
     if crop.note:
         print(f"warning: {crop.note}.", file=sys.stderr)
@@ -141,8 +182,17 @@ def run(args) -> int:
             print_error(f"folder '{given}' holds no image files (.png, .jpg, ...).")
             failures += 1
         paths.extend(found)
+    names = output_names(paths)
+    loaded = _load_all(paths, names, args.max_pixels)
+    ahead = None
     try:
         method, note = resolve_detection(args)
+        if method == "detector" and paths:
+            from pose3d_jax.detection.detector import PersonDetector
+
+            model_file.checked_model(args.detector_model)  # its errors here, not in the thread
+            options = detector_options(args)
+            ahead = DetectAhead(loaded, lambda: PersonDetector(**options), args.max_people)
         runner = predictor.Predictor.from_checkpoint(
             args.checkpoint,
             batch_size=args.batch_size,
@@ -150,10 +200,13 @@ def run(args) -> int:
             backend=args.backend,
             flip=args.flip,
             warn=False,
+            detector=None if ahead is None else ahead.detector,
             detector_options=detector_options(args),
         )
         facts = detection_facts(method, args, runner)
     except (checkpoint.CheckpointError, engines.BackendError, model_file.DetectorError) as err:
+        if ahead is not None:
+            ahead.close()
         print_error(str(err))
         return 1
     if note:
@@ -184,11 +237,12 @@ def run(args) -> int:
                 failures += 1
         pending.clear()
 
-    for path, name, image in _load_all(paths, output_names(paths), args.max_pixels):
+    items = ahead if ahead is not None else ((*item, None) for item in loaded)
+    for path, name, image, found in items:
         if image is None:
             failures += 1
             continue
-        pending.append((path, name, image, people_crops(runner, image, method, args)))
+        pending.append((path, name, image, people_crops(runner, image, method, args, found)))
         if sum(len(items) for *_, items in pending) >= args.batch_size:
             flush()
     flush()

@@ -16,6 +16,10 @@ from pose3d_jax.deploy import export_index
 from pose3d_jax.model import interface
 
 MAX_PARTS = 4  # single-session memory (weights, prepacked) is paid once per part
+# Part sessions are made only once this many crops have run in the one session: each
+# costs ~0.13 s to make (paper-size network, 2 cores), what the parts' 5-10% saves over
+# some 30 crops, so a photo of a few people is not slowed by making them.
+PARTS_AFTER_CROPS = 32
 
 
 def _session(model_path, threads):
@@ -46,8 +50,8 @@ class OnnxRuntimeEngine:
     CPUs / parts threads (ONNX Runtime releases the GIL): on 2 cores, two
     single-threaded runs of 4 crops were 5-10% faster than one session splitting
     every operator over both (benchmarks/README.md; larger machines unmeasured).
-    Smaller batches run in one session. The part sessions are made on the first
-    large batch, so a one-image start pays for one session only.
+    Smaller batches run in one session, and so does everything until PARTS_AFTER_CROPS
+    crops have run: a photo or a few images pay for one session only.
     """
 
     name = "onnxruntime"
@@ -62,6 +66,7 @@ class OnnxRuntimeEngine:
         self.session = _session(model_path, self.threads)
         self._part_sessions = None
         self._pool = None
+        self.crops_run = 0
 
     def _run_parts(self, crops):
         if self._part_sessions is None:
@@ -79,7 +84,9 @@ class OnnxRuntimeEngine:
 
     def run(self, crops):
         """(heatmaps, depth) of contiguous float32 crops [B, R, R, 3]."""
-        if self.parts > 1 and len(crops) >= self.parts:
+        parts_pay = self.crops_run >= PARTS_AFTER_CROPS or self._part_sessions is not None
+        self.crops_run += len(crops)
+        if self.parts > 1 and len(crops) >= self.parts and parts_pay:
             return self._run_parts(crops)
         return tuple(self.session.run(["heatmaps", "depth"], {"image": crops}))
 
