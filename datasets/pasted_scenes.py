@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pose3d_jax.tracking.boxes import iou as box_iou
+
 # Frames showing one person (the others show a second, smaller or cut, person too:
 # mpii_2 a man at the right edge, mpii_28 and mpii_65 people behind, mpii_87 two women).
 SINGLE_PERSON = (
@@ -132,16 +134,6 @@ def crossing_clip(rng, frames, width=960, height=540, length=40, side=0.55):
         truth = np.array([[x_a, y_a, s, s], [x_b, y_b, s, s]])
         clip.append(Scene(image, (a_name, b_name), truth))
     return clip
-
-
-def box_iou(a, b) -> float:
-    """IoU of two [x, y, w, h] boxes."""
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
-    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def clip_box(box, width, height):
