@@ -9,10 +9,9 @@ The architecture (stacks, modules, features, depth, ...) is read off the keys
 and shapes, so there is nothing to configure. torch is imported only here and
 only when a file is read (it is the optional `convert` extra).
 
-Torch7 files (`hgreg-3d.t7`) are refused with an explanation: an nngraph
-model's module order is a topological sort of its graph, which does not tell
-the parallel hourglass branches apart without rebuilding the graph, and no
-faithful file exists to check such an importer against.
+The original's Torch7 files (`hgreg-3d.t7`, an nngraph gModule, from nn or cudnn
+training) are read by torch7.py, which walks the graph into the port's keys; the
+same table then maps them.
 """
 
 import hashlib
@@ -29,11 +28,13 @@ from flax import traverse_util
 
 from pose3d_jax import checkpoint
 from pose3d_jax import model as model_lib
-from pose3d_jax.weights.torch_io import ConversionError, read_state_dict
+from pose3d_jax.weights import torch7
+from pose3d_jax.weights.torch_io import ConversionError, looks_like_torch7, read_state_dict
 
 __all__ = ["ConversionError", "convert", "describe", "infer_config", "key_table", "map_state"]
 
 SOURCE_PROJECT = "xingyizhou/pytorch-pose-hg-3d (hourglass branch)"
+TORCH7_PROJECT = "xingyizhou/pose-hg-3d (Torch7)"
 
 # Our module name (one path segment) -> the PyTorch port's module name.
 _MODULE_RULES = (
@@ -310,11 +311,12 @@ def _sha256(path):
 
 
 def convert(model_path, out_dir, *, trust_pickle=False):
-    """Converts the authors' PyTorch hgreg-3d weights into an orbax checkpoint.
+    """Converts the authors' hgreg-3d weights (PyTorch or Torch7) into an orbax checkpoint.
 
     Args:
       model_path: a .pth holding a state_dict, {'state_dict': ...}, or a whole
-        pickled model (the authors' release; needs `trust_pickle`).
+        pickled model (the authors' release; needs `trust_pickle`); or the original's
+        Torch7 .t7 (an nngraph gModule; needs no flag: its format runs no code).
       out_dir: new (or empty) folder for the checkpoint.
       trust_pickle: allow unpickling arbitrary objects, which can run code.
 
@@ -327,18 +329,29 @@ def convert(model_path, out_dir, *, trust_pickle=False):
     model_path = Path(model_path).expanduser()
     out = Path(out_dir).expanduser().absolute()
     _check_out_dir(out)  # fail before the slow part
-    state, form = read_state_dict(model_path, trust_pickle=trust_pickle)
+    if not model_path.is_file():
+        raise ConversionError(f"weights file '{model_path}' does not exist (or is not a file).")
+    from_torch7 = model_path.suffix.lower() == ".t7" or looks_like_torch7(model_path)
+    if from_torch7:
+        state = torch7.state_dict(torch7.load(model_path), model_path.name)
+        form, project, convention = "torch7 nngraph gModule", TORCH7_PROJECT, "rgb255"
+    else:
+        state, form = read_state_dict(model_path, trust_pickle=trust_pickle)
+        project, convention = SOURCE_PROJECT, "bgr256"
     shapes = {k: tuple(v.shape) for k, v in state.items()}
     config, input_size = infer_config(shapes, model_path.name)
     variables = map_state(state, config, input_size, model_path.name)
     meta = {
         "model": model_lib.model_meta(config),
-        "input": dict(checkpoint.INPUT_BGR_256, res=input_size),
+        "input": dict(
+            checkpoint.INPUT_RGB_255 if convention == "rgb255" else checkpoint.INPUT_BGR_256,
+            res=input_size,
+        ),
         "source": {
             "file": model_path.name,
             "format": form,
             "sha256": _sha256(model_path),
-            "project": SOURCE_PROJECT,
+            "project": project,
             "input_size": input_size,
             "converter": "pose3d_jax.convert",
         },

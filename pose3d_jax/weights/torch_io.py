@@ -17,14 +17,6 @@ from pathlib import Path
 # Start of a Torch7 binary file: object type 4 (torch class), index 1, then the version "V 1".
 _T7_HEADER = b"\x04\x00\x00\x00\x01\x00\x00\x00\x03\x00\x00\x00V 1"
 
-TORCH7_UNSUPPORTED = (
-    "is a Torch7 file, which pose3d_jax does not import: an nngraph model stores its modules "
-    "in a topological order of its graph that does not tell the parallel hourglass branches "
-    "apart, so a mapping could not be checked; use the authors' PyTorch release of the same "
-    "network (hgreg-3d.pth, github.com/xingyizhou/pytorch-pose-hg-3d, hourglass branch) with "
-    "`python -m pose3d_jax.convert hgreg-3d.pth --out DIR --trust-pickle`."
-)
-
 
 class ConversionError(Exception):
     """A weights file that cannot be converted; the message names the key or the fix."""
@@ -41,7 +33,7 @@ def _import_torch():
     return torch
 
 
-def _looks_like_torch7(path):
+def looks_like_torch7(path):
     with open(path, "rb") as f:
         return f.read(len(_T7_HEADER)) == _T7_HEADER
 
@@ -95,8 +87,6 @@ def _torch_load(path, trust_pickle):
                 "file, so it is refused by default: pass --trust-pickle (trust_pickle=True) if "
                 "you trust where the file comes from."
             ) from None
-        if _looks_like_torch7(path):
-            raise ConversionError(f"'{path}' {TORCH7_UNSUPPORTED}") from None
         first_line = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
         raise ConversionError(
             f"'{path}' is not a readable PyTorch checkpoint ({type(err).__name__}: "
@@ -171,13 +161,12 @@ def read_state_dict(path, *, trust_pickle=False):
       ({key: np.ndarray, float32 for floating tensors}, form name).
 
     Raises:
-      ConversionError: a missing, unreadable, Torch7 or refused file, in one sentence.
+      ConversionError: a missing, unreadable or refused file, in one sentence (Torch7
+        files go to torch7.py: convert.convert routes them).
     """
     path = Path(path)
     if not path.is_file():
         raise ConversionError(f"weights file '{path}' does not exist (or is not a file).")
-    if path.suffix.lower() == ".t7" or _looks_like_torch7(path):
-        raise ConversionError(f"'{path}' {TORCH7_UNSUPPORTED}")
     torch = _import_torch()
     tensors, form = _tensors_of(_torch_load(path, trust_pickle), path)
     tensors = _strip_data_parallel(tensors)
