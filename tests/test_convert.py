@@ -193,8 +193,8 @@ def test_unusable_inputs_end_in_one_sentence(tmp_path, capsys):
     expected = {
         "absent.pth": "does not exist",
         "junk.pth": "not a readable PyTorch checkpoint",
-        "hgreg-3d.t7": "Torch7",
-        "renamed_t7.pth": "Torch7",
+        "hgreg-3d.t7": "truncated or damaged",  # a Torch7 header and nothing more
+        "renamed_t7.pth": "could not be read as a Torch7 file",
         "list.pth": "holds a list",
     }
     for name, message in expected.items():
