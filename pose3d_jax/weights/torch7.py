@@ -23,7 +23,7 @@ import numpy as np
 from pose3d_jax.weights.torch_io import ConversionError
 
 ASCII_HEADER = b"4\n1\n3\nV 1\n"
-RESIDUAL, CONCAT, SEQUENTIAL = "nn.Sequential", "nn.ConcatTable", "nn.Sequential"
+CONCAT, SEQUENTIAL = "nn.ConcatTable", "nn.Sequential"  # a Residual is a Sequential
 
 
 def _class(obj) -> str:
@@ -213,22 +213,18 @@ def _count_chain(graph, node, stop):
 
 
 def _hourglass(graph, state, node, prefix, modules, position):
-    """One hourglass level at `node` (hgreg-3d.lua's hourglass(n, f, inp)); returns
-    (the node of its sum, its depth)."""
+    """One hourglass level at `node` (hgreg-3d.lua's hourglass(n, f, inp)), with the
+    levels inside it; returns the node of its sum."""
     up = _chain(graph, state, node, modules, lambda k: f"{prefix}.up1_.{k}", f"{position} up")
     pool = graph.next_of(node, ["nn.SpatialMaxPooling"], f"{position} input")
     graph.take(pool, ["nn.SpatialMaxPooling"], f"{position} max-pool")
     low = _chain(graph, state, pool, modules, lambda k: f"{prefix}.low1_.{k}", f"{position} down")
     if any(graph.name(c) == "nn.SpatialMaxPooling" for c in graph.consumers(low)):
-        low, depth = _hourglass(
-            graph, state, low, f"{prefix}.low2", modules, f"{position}'s inner level"
-        )
-        depth += 1
+        low = _hourglass(graph, state, low, f"{prefix}.low2", modules, f"{position}'s inner level")
     else:
         low = _chain(
             graph, state, low, modules, lambda k: f"{prefix}.low2_.{k}", f"{position} bottom"
         )
-        depth = 1
     low = _chain(graph, state, low, modules, lambda k: f"{prefix}.low3_.{k}", f"{position} after")
     upsample = graph.next_of(low, ["nn.SpatialUpSamplingNearest"], f"{position} lower branch")
     graph.take(upsample, ["nn.SpatialUpSamplingNearest"], f"{position} upsampling")
@@ -236,7 +232,7 @@ def _hourglass(graph, state, node, prefix, modules, position):
     if id(up) not in {id(n) for n in graph.inputs[id(total)]}:
         raise ConversionError(f"'{graph.where}': {position}'s sum does not add its upper branch.")
     graph.take(total, ["nn.CAddTable"], f"{position} sum")
-    return total, depth
+    return total
 
 
 def _conv_bn_relu(graph, state, node, conv_key, bn_key, position):
@@ -250,9 +246,9 @@ def _conv_bn_relu(graph, state, node, conv_key, bn_key, position):
 
 
 def _stack(graph, state, inter, s, modules):
-    """Stack s at `inter`: hourglass, residuals, lin, heatmaps, merge; returns (merge, depth)."""
+    """Stack s at `inter`: hourglass, residuals, lin, heatmaps, merge; returns the merge."""
     where = f"stack {s + 1}"
-    hg, depth = _hourglass(graph, state, inter, f"hourglass.{s}", modules, f"{where}'s hourglass")
+    hg = _hourglass(graph, state, inter, f"hourglass.{s}", modules, f"{where}'s hourglass")
     ll = _chain(graph, state, hg, modules, lambda k: f"Residual.{s * modules + k}", f"{where}")
     ll = _conv_bn_relu(graph, state, ll, f"lin_.{s}.0", f"lin_.{s}.1", f"{where}'s lin")
     convs = [c for c in graph.consumers(ll) if graph.name(c) == "nn.SpatialConvolution"]
@@ -274,7 +270,7 @@ def _stack(graph, state, inter, s, modules):
             f"'{graph.where}': {where}'s merge does not add inter, ll_ and tmpOut_."
         )
     graph.take(merge, ["nn.CAddTable"], f"{where}'s merge")
-    return merge, depth
+    return merge
 
 
 def state_dict(gmodule, where):
@@ -297,9 +293,9 @@ def state_dict(gmodule, where):
     inter = _chain(graph, state, pool, 2, lambda k: ("r4", "r5")[k], "the stem")
     first_up = graph.next_of(inter, [SEQUENTIAL], "the stem")
     modules = 1 + _count_chain(graph, first_up, "nn.CAddTable")
-    stacks = depth = 0
+    stacks = 0  # the hourglass depth and the stacks are read off the keys by infer_config
     while any(graph.name(c) == "nn.SpatialMaxPooling" for c in graph.consumers(inter)):
-        inter, depth = _stack(graph, state, inter, stacks, modules)
+        inter = _stack(graph, state, inter, stacks, modules)
         stacks += 1
     reg_modules = _count_chain(graph, inter, "nn.SpatialMaxPooling")
     for group in range(4):
@@ -319,5 +315,4 @@ def state_dict(gmodule, where):
                 f"'{where}' has a {graph.name(n)} (graph node {int(n[b'id'])}) outside "
                 "the hgreg-3d network; this file is not the original's network."
             )
-    del depth  # read by infer_config off the keys
     return dict(state)
