@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `datasets` is not installed
 
 import jax
 import numpy as np
 import tensorflow_datasets as tfds
 
+from datasets import fake_shards
 from pose3d_jax.data import augment, input_pipeline
-from tests import fake_shards
 
 STORED_SIZE = 384  # the real shards' stored crop size
 SOURCES = ("h36m", "mpii")

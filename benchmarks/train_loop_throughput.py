@@ -35,9 +35,9 @@ import tensorflow_datasets as tfds
 from absl import flags
 from ml_collections import config_flags
 
+from datasets import fake_shards
 from pose3d_jax import model as model_lib
 from pose3d_jax.training import train, trainer
-from tests import fake_shards
 
 STORED_PER_INPUT = 1.5  # the real shards store 384 px crops for 256 px inputs
 INPUT_BOUND_RATIO = 0.9

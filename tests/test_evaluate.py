@@ -128,7 +128,7 @@ def test_bgr_256_convention_reverses_channels_and_rescales():
 @pytest.mark.slow
 def test_command_line_on_fake_shards(tiny_checkpoint, tmp_path):
     """python -m pose3d_jax.evaluate over the real input pipeline (fake shards)."""
-    from tests import fake_shards
+    from datasets import fake_shards
 
     data_dir = tmp_path / "data"
     splits = {

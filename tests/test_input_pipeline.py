@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from datasets import fake_shards
 from pose3d_jax.data import input_pipeline
-from tests import fake_shards
 
 IMAGE_SIZE = 32  # the real shards store 384 px; the pipeline reads the size from them
 SPLITS = {"h36m": {"train": 40, "test": 9}, "mpii": {"train": 40, "validation": 11}}

@@ -11,7 +11,7 @@ from pose3d_jax.training import trainer
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    from tests import fake_shards
+    from datasets import fake_shards
 
     root = tmp_path_factory.mktemp("shards")
     fake_shards.write_fake_shards(root, "h36m", {"train": 24, "test": 4}, image_size=STORED)
