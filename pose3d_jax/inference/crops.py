@@ -76,14 +76,12 @@ def box_crop(box, source="bbox", margin=BOX_MARGIN):
 def person_crop(person) -> Crop:
     """The crop of a detection.Person: its square box, as MediaPipe's pose landmark model
     is fed (1.25 x the body circle; the release's crops matched it at median IoU 0.7)."""
-    x, y, w, h = person.box
-    return Crop((x + w / 2.0, y + h / 2.0), max(w, h) / geometry.BOX_PIXELS_PER_SCALE, "detected")
+    return box_crop(person.box, "detected", margin=1.0)
 
 
 def tracked_crop(box) -> Crop:
-    """The crop of a track's square box [x, y, w, h] (as person_crop: the box itself)."""
-    x, y, w, h = (float(v) for v in box)
-    return Crop((x + w / 2.0, y + h / 2.0), max(w, h) / geometry.BOX_PIXELS_PER_SCALE, "tracked")
+    """The crop of a track's square box [x, y, w, h] (the box itself, as person_crop)."""
+    return box_crop(box, "tracked", margin=1.0)
 
 
 def hog_available():

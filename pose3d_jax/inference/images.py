@@ -190,8 +190,7 @@ def run(args) -> int:
         if method == "detector" and paths:
             from pose3d_jax.detection.detector import PersonDetector
 
-            model_file.checked_model(args.detector_model)  # its errors here, not in the thread
-            options = detector_options(args)
+            options = detector_options(args)  # the file was checked by resolve_detection
             ahead = DetectAhead(loaded, lambda: PersonDetector(**options), args.max_people)
         runner = predictor.Predictor.from_checkpoint(
             args.checkpoint,
