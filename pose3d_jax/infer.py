@@ -3,6 +3,7 @@
     python -m pose3d_jax.infer IMAGE [IMAGE | DIR | VIDEO ...] [--checkpoint DIR]
         [--detect detector|network|hog|none | --bbox x,y,w,h] [--max-people N]
         [--flip] [--backend xla|onnxruntime] [--out DIR] [--batch-size N]
+        [--fov DEG | --intrinsics fx,fy,cx,cy] [--skeleton mpii16|h36m17] [--bvh]
 
 For each image NAME it writes OUT/NAME.json (per person: box, detector score, crop,
 2D joints in original-image pixels with confidences, pelvis-relative 3D joints in
@@ -10,8 +11,11 @@ mm; docs/schema/image.schema.json) and OUT/NAME.png (each person's skeleton and
 index over the image beside a 3D view), each written whole or not at all. For a
 video (or, with --frames, a folder of numbered frames) NAME it writes OUT/NAME.jsonl
 (one line per frame, each person with a track ID), OUT/NAME.mp4 and OUT/NAME.json
-(see pose3d_jax/inference/video.py). A bad image is reported in one sentence and
-skipped; the others are still processed; the exit code is 1 if any failed.
+(see pose3d_jax/inference/video.py), and with --bvh OUT/NAME_trackID.bvh per track.
+--fov or --intrinsics adds each person's joints in the camera's frame (mm);
+--skeleton h36m17 writes Human3.6M's 17 joints instead of our 16. A bad image is
+reported in one sentence and skipped; the others are still processed; the exit code
+is 1 if any failed.
 """
 
 import argparse
@@ -46,6 +50,24 @@ def _fraction(text):
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
+
+
+def _fov(text):
+    from pose3d_jax.motion import camera
+
+    try:
+        return camera.check_fov(text)
+    except (camera.CameraError, ValueError) as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--fov ")) from None
+
+
+def _intrinsics(text):
+    from pose3d_jax.motion import camera
+
+    try:
+        return camera.parse_intrinsics(text)
+    except camera.CameraError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--intrinsics ")) from None
 
 
 def build_parser():
@@ -125,6 +147,36 @@ def build_parser():
     video.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="Hz, at rest (1.0)")
     video.add_argument("--smooth-beta", type=float, default=0.05, help="speed coefficient (0.05)")
     video.add_argument("--smooth-d-cutoff", type=float, default=1.0, help="Hz, of the speed (1.0)")
+    motion = parser.add_argument_group("metric 3D, joint order and animation")
+    placed = motion.add_mutually_exclusive_group()
+    placed.add_argument(
+        "--fov",
+        type=_fov,
+        default=None,
+        help="the camera's field of view in degrees across the image's longer side: adds "
+        "joints_3d_camera_mm (the pose placed in the camera's frame, mean-skeleton size)",
+    )
+    placed.add_argument(
+        "--intrinsics",
+        type=_intrinsics,
+        default=None,
+        help="fx,fy,cx,cy in pixels (OpenCV's camera matrix): as --fov, with the real camera",
+    )
+    motion.add_argument(
+        "--skeleton",
+        choices=("mpii16", "h36m17"),
+        default="mpii16",
+        help="joint order of the JSON and BVH: ours (MPII's 16, default) or Human3.6M's 17 "
+        "(its Neck/Nose derived, listed in derived_joints)",
+    )
+    motion.add_argument(
+        "--bvh",
+        action="store_true",
+        help="videos and frame folders: a BVH animation per track (Y up; Blender imports it)",
+    )
+    motion.add_argument(
+        "--bvh-units", choices=("m", "cm", "mm"), default="m", help="BVH length unit (m)"
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--batch-size", type=_positive_int, default=8, help="images per batch")
     parser.add_argument(
@@ -148,7 +200,17 @@ def main(argv=None) -> int:
         images.print_error(f"--min-person must be in [0.02, 1], got {args.min_person}.")
         return 2
     args.detect = args.detect or "detector"
+    args.camera = camera_from_args(args)
     return images.run(args)
+
+
+def camera_from_args(args):
+    """The motion.camera.CameraModel of --fov / --intrinsics, or None."""
+    if args.fov is None and args.intrinsics is None:
+        return None
+    from pose3d_jax.motion import camera
+
+    return camera.CameraModel(fov_deg=args.fov, intrinsics=args.intrinsics)
 
 
 if __name__ == "__main__":

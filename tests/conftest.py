@@ -89,3 +89,20 @@ def real_frames():
     from datasets import pasted_scenes
 
     return pasted_scenes.load_frames(SHARED_DATA / "images")
+
+
+def schema_validator(name):
+    """A validator of docs/schema/NAME (its references to the other schema files resolved)."""
+    import json
+
+    import jsonschema
+    from referencing import Registry, Resource
+
+    folder = REPO_ROOT / "docs" / "schema"
+    schemas = {p.name: json.loads(p.read_text()) for p in folder.glob("*.schema.json")}
+    registry = Registry().with_resources(
+        (s["$id"], Resource.from_contents(s)) for s in schemas.values()
+    )
+    schema = schemas[name]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, registry=registry)

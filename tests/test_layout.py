@@ -16,7 +16,7 @@ ENTRY_POINTS = {"__init__", "infer", "evaluate", "convert", "export", "get_detec
 # Each room may import the rooms of lower layers and itself, nothing else.
 LAYERS = (
     ("foundation", "runtime"),
-    ("model", "data", "detection", "tracking"),
+    ("model", "data", "detection", "tracking", "motion"),
     ("deploy", "weights"),
     ("inference",),
     ("evaluation",),

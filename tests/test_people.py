@@ -7,27 +7,13 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import schema_validator
 
 from datasets import pasted_scenes
 from pose3d_jax import infer
 from pose3d_jax.detection import detector as detector_lib
 from pose3d_jax.detection import model_file
 from pose3d_jax.inference import predictor as predictor_lib
-
-
-def _validator(name):
-    import jsonschema
-    from referencing import Registry, Resource
-
-    folder = REPO_ROOT / "docs" / "schema"
-    schemas = {p.name: json.loads(p.read_text()) for p in folder.glob("*.schema.json")}
-    registry = Registry().with_resources(
-        (s["$id"], Resource.from_contents(s)) for s in schemas.values()
-    )
-    schema = schemas[name]
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 def _write(path, rgb):
@@ -48,7 +34,7 @@ def test_every_person_of_a_real_scene_is_an_entry(
     out = tmp_path / "out"
     assert infer.main([str(image), "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
     record = json.loads((out / "three.json").read_text())
-    _validator("image.schema.json").validate(record)
+    schema_validator("image.schema.json").validate(record)
     assert record["num_people"] == 3 and record["detection"]["method"] == "detector"
     people = record["people"]
     assert [p["index"] for p in people] == [0, 1, 2]
@@ -77,7 +63,7 @@ def test_no_person_is_said_in_the_json_and_the_line(
     out = tmp_path / "out"
     assert infer.main([str(blank), "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
     record = json.loads((out / "blank.json").read_text())
-    _validator("image.schema.json").validate(record)
+    schema_validator("image.schema.json").validate(record)
     assert record["num_people"] == 0 and record["people"] == []
     assert record["message"] == "no person found (detection: detector)"
     assert f"{blank}: no person found (detection: detector)" in capsys.readouterr().err
@@ -166,13 +152,13 @@ def test_video_lines_and_summary_follow_the_schema(
     writer.release()
     out = tmp_path / "out"
     assert infer.main([str(path), "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
-    frame_schema = _validator("video_frame.schema.json")
+    frame_schema = schema_validator("video_frame.schema.json")
     lines = [json.loads(line) for line in (out / "walk.jsonl").read_text().splitlines()]
     for line in lines:
         frame_schema.validate(line)
     assert len(lines) == 6 and {p["track_id"] for p in lines[0]["people"]} == {0, 1}
     summary = json.loads((out / "walk.json").read_text())
-    _validator("video_summary.schema.json").validate(summary)
+    schema_validator("video_summary.schema.json").validate(summary)
     import jsonschema
 
     with pytest.raises(jsonschema.ValidationError, match="not valid under any"):

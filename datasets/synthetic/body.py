@@ -76,7 +76,11 @@ def _angles(rng) -> dict:
 
 def sample_pose(rng) -> dict:
     """Named 3D points (mm, body frame) of one random plausible pose."""
-    a = _angles(rng)
+    return pose_from_angles(_angles(rng))
+
+
+def pose_from_angles(a: dict) -> dict:
+    """Named 3D points (mm, body frame) of the joint angles `a` (degrees, _angles' keys)."""
     pelvis_rot = rot_y(a["pelvis_yaw"])
     upper = rot_y(a["twist"]) @ rot_x(-a["lean"]) @ rot_z(a["side_bend"])
     p = {"pelvis": np.zeros(3), "neck": PELVIS_TO_NECK_MM * (upper @ UP)}

@@ -38,13 +38,14 @@ def picture_png(image, people, caption) -> bytes:
     return draw.png_bytes(draw.picture(image, drawn, caption=caption))
 
 
-def _write_outputs(out_dir, name, path, image, people, about_run, detection):
-    """Writes NAME.json and NAME.png atomically; the PNG first, so a JSON implies both."""
+def _write_outputs(out_dir, name, path, image, people, about_run, detection, motion_facts):
+    """Writes NAME.json and NAME.png atomically; the PNG first, so a JSON implies both.
+    motion_facts: (skeleton name, motion.camera.CameraModel or None)."""
     from pose3d_jax import fileio
     from pose3d_jax.inference import records
 
     size = (image.shape[1], image.shape[0])
-    record = records.image_record(path, size, people, about_run, detection)
+    record = records.image_record(path, size, people, about_run, detection, *motion_facts)
     png_path = fileio.write_bytes_atomic(out_dir / f"{name}.png", picture_png(image, people, ""))
     try:
         fileio.write_json_atomic(out_dir / f"{name}.json", record)
@@ -182,6 +183,12 @@ def run(args) -> int:
             print_error(f"folder '{given}' holds no image files (.png, .jpg, ...).")
             failures += 1
         paths.extend(found)
+    if args.bvh and paths:
+        print_error(
+            f"--bvh writes the animation of a video or a frame folder; '{paths[0]}' is a "
+            "single image (give a video file, or a folder of numbered frames with --frames)."
+        )
+        return 2
     names = output_names(paths)
     loaded = _load_all(paths, names, args.max_pixels)
     ahead = None
@@ -201,6 +208,7 @@ def run(args) -> int:
             warn=False,
             detector=None if ahead is None else ahead.detector,
             detector_options=detector_options(args),
+            camera=args.camera,
         )
         facts = detection_facts(method, args, runner)
     except (checkpoint.CheckpointError, engines.BackendError, model_file.DetectorError) as err:
@@ -228,7 +236,10 @@ def run(args) -> int:
         for path, name, image, items in pending:
             people = [dataclasses.replace(next(results), detection=d) for _, d in items]
             try:
-                _write_outputs(out_dir, name, path, image, people, about_run, facts)
+                _write_outputs(
+                    out_dir, name, path, image, people, about_run, facts,
+                    (args.skeleton, runner.camera),
+                )  # fmt: skip
                 written += 1
                 print(summary_line(path, people, facts["method"]), file=sys.stderr)
             except OSError as err:

@@ -29,6 +29,7 @@ from pose3d_jax.inference import localise as localise_lib
 from pose3d_jax.inference.crops import Crop, choose_crop, crop_image, person_crop
 from pose3d_jax.inference.records import CONVENTIONS
 from pose3d_jax.model import interface
+from pose3d_jax.motion import camera as camera_lib
 
 DEFAULT_BATCH_SIZE = 8
 DETECT_METHODS = ("detector", "network", "hog", "none")
@@ -47,6 +48,9 @@ class Prediction:
       crop: the Crop that was used.
       image_size: (width, height) of the image.
       detection: the detection.Person the crop came from (box, score, keypoints), if any.
+      joints_3d_camera_mm: [16, 3] in the camera's frame (mm) when the Predictor was given
+        a camera (fov or intrinsics; motion/camera.py), else None.
+      intrinsics: the motion.camera.Intrinsics used for it, else None.
     """
 
     joint_names: tuple[str, ...]
@@ -56,28 +60,69 @@ class Prediction:
     crop: Crop
     image_size: tuple[int, int]
     detection: object = None
+    joints_3d_camera_mm: np.ndarray | None = None
+    intrinsics: object = None
 
-    def person_dict(self):
-        """The JSON entry of this person (schema: docs/schema/image.schema.json)."""
+    def person_dict(self, skeleton_name="mpii16"):
+        """The JSON entry of this person (schema: docs/schema/image.schema.json), its
+        joints in the order `skeleton_name` (motion/skeletons.py)."""
         found = self.detection
         return {
             "box_xywh": None if found is None else found.to_dict()["box_xywh"],
             "detector_score": None if found is None else round(float(found.score), 4),
             "crop": self.crop.to_dict(),
-            "joints_2d": np.round(self.joints_2d, 3).tolist(),
-            "confidence": np.round(self.confidence, 5).tolist(),
-            "joints_3d_mm": np.round(self.joints_3d_mm, 2).tolist(),
+            **joint_fields(self, skeleton_name, (3, 5, 2)),
         }
 
-    def to_dict(self):
+    def to_dict(self, skeleton_name="mpii16"):
         """A JSON-ready dict of this one person with the image's facts."""
         return {
-            "joint_names": list(self.joint_names),
+            **skeleton_facts(skeleton_name),
             "image_size": list(self.image_size),
-            **self.person_dict(),
+            **self.person_dict(skeleton_name),
             "root_joint": skeleton.JOINT_NAMES[skeleton.EVAL_ROOT],
             "conventions": CONVENTIONS,
         }
+
+
+def joint_fields(result, skeleton_name, decimals) -> dict:
+    """joints_2d, confidence, joints_3d_mm (and joints_3d_camera_mm when known) of a
+    Prediction in the order `skeleton_name`, rounded to `decimals` (2D, confidence, 3D)."""
+    from pose3d_jax.motion import skeletons
+
+    def joints(values, places):
+        return np.round(skeletons.convert(values, skeleton_name), places).tolist()
+
+    confidence = skeletons.convert_confidence(result.confidence, skeleton_name)
+    fields = {
+        "joints_2d": joints(result.joints_2d, decimals[0]),
+        "confidence": np.round(confidence, decimals[1]).tolist(),
+        "joints_3d_mm": joints(result.joints_3d_mm, decimals[2]),
+    }
+    if result.joints_3d_camera_mm is not None:
+        fields["joints_3d_camera_mm"] = joints(result.joints_3d_camera_mm, decimals[2])
+    return fields
+
+
+def skeleton_facts(skeleton_name) -> dict:
+    """The JSON's joint_names, skeleton and derived_joints of a joint order."""
+    from pose3d_jax.motion import skeletons
+
+    order = skeletons.joint_order(skeleton_name)
+    return {
+        "joint_names": list(order.joint_names),
+        "skeleton": order.name,
+        "derived_joints": list(order.derived),
+    }
+
+
+def camera_model(camera):
+    """A motion.camera.CameraModel from what Predictor(camera=...) was given (or None)."""
+    if camera is None or isinstance(camera, camera_lib.CameraModel):
+        return camera
+    if isinstance(camera, camera_lib.Intrinsics):
+        return camera_lib.CameraModel(intrinsics=camera)
+    return camera_lib.CameraModel(fov_deg=camera_lib.check_fov(camera))
 
 
 class Predictor:
@@ -95,6 +140,7 @@ class Predictor:
         engine=None,
         detector=None,
         detector_options=None,
+        camera=None,
     ):
         """loaded: a restored model.network.Network (or, with `engine`, only its
         NetworkInfo); backend: 'xla', 'onnxruntime' or None (engines.default_backend());
@@ -102,7 +148,9 @@ class Predictor:
         checkpoint was trained on synthetic figures or is untrained
         (checkpoint.provenance_warning); engine: one already made for `loaded`;
         detector: a detection.PersonDetector, else one is made on first use with
-        `detector_options` (model_path, min_score, min_person)."""
+        `detector_options` (model_path, min_score, min_person); camera: a
+        motion.camera.CameraModel (or its fov in degrees, or an Intrinsics) to place each
+        pose in the camera's frame (Prediction.joints_3d_camera_mm)."""
         self.network = loaded
         self.batch_size = int(batch_size)
         self.max_pixels = image_io.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
@@ -112,6 +160,7 @@ class Predictor:
         if warn and self.provenance_warning:
             warnings.warn(self.provenance_warning, stacklevel=3)
         self._detector, self.detector_options = detector, dict(detector_options or {})
+        self.camera = camera_model(camera)
 
     @property
     def detector(self):
@@ -265,14 +314,24 @@ class Predictor:
         joints_3d = interface.joints_3d_mm(
             out["points"][:n], out["depth"][:n], self.network.heatmap_res
         )
-        return [
-            Prediction(
-                joint_names=skeleton.JOINT_NAMES,
-                joints_2d=joints_2d[i],
-                confidence=out["confidence"][i],
-                joints_3d_mm=joints_3d[i],
-                crop=crop,
-                image_size=(image.shape[1], image.shape[0]),
+        results = []
+        for i, (image, crop) in enumerate(part):
+            size = (image.shape[1], image.shape[0])
+            intrinsics = None if self.camera is None else self.camera.for_image(*size)
+            results.append(
+                Prediction(
+                    joint_names=skeleton.JOINT_NAMES,
+                    joints_2d=joints_2d[i],
+                    confidence=out["confidence"][i],
+                    joints_3d_mm=joints_3d[i],
+                    crop=crop,
+                    image_size=size,
+                    joints_3d_camera_mm=None
+                    if intrinsics is None
+                    else camera_lib.camera_joints(
+                        joints_3d[i], joints_2d[i], out["confidence"][i], intrinsics
+                    ),
+                    intrinsics=intrinsics,
+                )
             )
-            for i, (image, crop) in enumerate(part)
-        ]
+        return results

@@ -5,8 +5,6 @@ One place builds every record, so the schema files and the outputs cannot drift 
 whenever a field changes meaning or is removed.
 """
 
-import numpy as np
-
 from pose3d_jax import skeleton
 
 SCHEMA_VERSION = 2  # 1: one person per image, top-level joints (before 2026-12-04)
@@ -23,6 +21,11 @@ CONVENTIONS = {
         "camera), scaled so the 14 bones sum to the Human3.6M mean skeleton "
         f"({skeleton.MEAN_SKELETON_BONE_SUM_MM:.0f} mm): the true size is unknown"
     ),
+    "joints_3d_camera_mm": (
+        "with --fov or --intrinsics: millimetres in the camera's frame (same axes), the pose "
+        "of joints_3d_mm moved so it projects onto joints_2d, at the mean skeleton's size "
+        "(pose3d_jax/motion/camera.py); depth scales with the person's true size"
+    ),
     "box_xywh": "the person's square box found by the detector, original-image pixels",
     "detector_score": "the person detector's score in (0, 1); null when no detector ran",
 }
@@ -32,8 +35,20 @@ def no_person_message(method) -> str:
     return f"no person found (detection: {method})"
 
 
-def image_record(path, image_size, people, about_run, detection) -> dict:
-    """The JSON of one image: its people (predictor.Prediction) left to right."""
+def camera_facts(camera, image_size) -> dict:
+    """The JSON's "camera" (motion.camera.CameraModel) for images of `image_size`, or {}."""
+    if camera is None:
+        return {}
+    intrinsics = camera.for_image(*image_size)
+    return {"camera": {"intrinsics": intrinsics.to_dict(), "assumption": camera.assumption()}}
+
+
+def image_record(path, image_size, people, about_run, detection, skeleton_name="mpii16",
+                 camera=None) -> dict:  # fmt: skip
+    """The JSON of one image: its people (predictor.Prediction) left to right, their
+    joints in the order `skeleton_name`; `camera`: the Predictor's CameraModel, if any."""
+    from pose3d_jax.inference.predictor import skeleton_facts
+
     record = {
         "schema": IMAGE_SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -42,8 +57,9 @@ def image_record(path, image_size, people, about_run, detection) -> dict:
         **about_run,
         "detection": detection,
         "num_people": len(people),
-        "people": [{"index": i, **p.person_dict()} for i, p in enumerate(people)],
-        "joint_names": list(skeleton.JOINT_NAMES),
+        "people": [{"index": i, **p.person_dict(skeleton_name)} for i, p in enumerate(people)],
+        **skeleton_facts(skeleton_name),
+        **camera_facts(camera, image_size),
         "root_joint": skeleton.JOINT_NAMES[skeleton.EVAL_ROOT],
         "conventions": CONVENTIONS,
     }
@@ -52,8 +68,10 @@ def image_record(path, image_size, people, about_run, detection) -> dict:
     return record
 
 
-def tracked_person_entry(person) -> dict:
+def tracked_person_entry(person, skeleton_name="mpii16") -> dict:
     """One person of a video frame (tracking.tracker.TrackedPerson with a Prediction)."""
+    from pose3d_jax.inference.predictor import joint_fields
+
     p = person.result
     return {
         "track_id": person.track_id,
@@ -63,14 +81,12 @@ def tracked_person_entry(person) -> dict:
         if person.detector_score is None
         else round(person.detector_score, 4),
         "crop": p.crop.to_dict(),
-        "joints_2d": np.round(p.joints_2d, 2).tolist(),
-        "confidence": np.round(p.confidence, 4).tolist(),
-        "joints_3d_mm": np.round(p.joints_3d_mm, 1).tolist(),
+        **joint_fields(p, skeleton_name, (2, 4, 1)),
         "score": round(float(person.score), 5),
     }
 
 
-def frame_record(tracked) -> dict:
+def frame_record(tracked, skeleton_name="mpii16") -> dict:
     """The JSON line of one tracking.tracker.TrackedFrame."""
     frame = tracked.frame
     record = {"frame": frame.index, "time_s": round(frame.time, 4)}
@@ -81,5 +97,5 @@ def frame_record(tracked) -> dict:
         **record,
         "detector_ran": tracked.detector_ran,
         "num_people": len(people),
-        "people": [tracked_person_entry(p) for p in people],
+        "people": [tracked_person_entry(p, skeleton_name) for p in people],
     }

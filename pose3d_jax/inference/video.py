@@ -10,6 +10,9 @@ new track. Writes, each under a temporary name until the whole video is done:
                   or "skipped": why (records.frame_record, docs/schema/video_frame.schema.json)
   OUT/NAME.mp4    the frames with each track's skeleton and ID beside the 3D view
   OUT/NAME.json   the summary: frames, skipped, tracks, detector runs, frames/s, settings
+  OUT/NAME_trackID.bvh  with --bvh: each track's animation (inference/animation.py)
+Joints are in the order of --skeleton (motion/skeletons.py); with --fov or --intrinsics
+each person also has joints_3d_camera_mm (motion/camera.py).
 """
 
 import contextlib
@@ -21,8 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pose3d_jax import fileio, skeleton
+from pose3d_jax import fileio
 from pose3d_jax.inference import draw, records, video_io
+from pose3d_jax.inference.animation import AnimationSettings, TrackAnimations
+from pose3d_jax.inference.predictor import skeleton_facts
 from pose3d_jax.tracking import smoothing, tracker
 
 
@@ -93,13 +98,15 @@ class TrackSmoother:
         if self.settings is None:
             return person
         filters = self.filters.setdefault(
-            person.track_id, [smoothing.OneEuroFilter(self.settings) for _ in range(2)]
+            person.track_id, [smoothing.OneEuroFilter(self.settings) for _ in range(3)]
         )
         p = person.result
+        camera = p.joints_3d_camera_mm
         smoothed = dataclasses.replace(
             p,
             joints_2d=filters[0](p.joints_2d, time_s),
             joints_3d_mm=filters[1](p.joints_3d_mm, time_s),
+            joints_3d_camera_mm=None if camera is None else filters[2](camera, time_s),
         )
         return dataclasses.replace(person, result=smoothed)
 
@@ -115,34 +122,40 @@ def drawn_frame(tracked):
 
 
 def process(predictor, source, out_dir, name, settings=None, *, detect=None, smooth=None,
-            about=None, detection=None):  # fmt: skip
+            about=None, detection=None, skeleton_name="mpii16", animation=None):  # fmt: skip
     """Tracks the people through `source` (a video_io.VideoFile or FrameFolder); writes the
-    three outputs and returns the summary."""
+    three outputs (and with `animation`, an animation.AnimationSettings, a BVH per track)
+    and returns the summary."""
     settings = settings or tracker.TrackSettings()
     out_dir = Path(out_dir)
     follow = tracker.Tracker(
         detect or detect_function(predictor, "detector"), estimate_function(predictor), settings
     )
     smoother = TrackSmoother(smooth)
+    animations = None if animation is None else TrackAnimations(animation)
     counts, seen = {"frames": 0, "skipped": 0}, {}
     started = time.perf_counter()
-    writer, last_drawn = None, None
+    writer, last_drawn, frame_size = None, None, None
     with contextlib.ExitStack() as outputs:  # an error removes every temporary file
         lines = outputs.enter_context(_JsonLines(out_dir / f"{name}.jsonl"))
         bar = outputs.enter_context(_progress(source.count, name))
         for tracked in follow.run(source):
             counts["frames"] += 1
             tracked.people = [smoother(p, tracked.frame.time) for p in tracked.people]
-            lines.write(records.frame_record(tracked))
+            lines.write(records.frame_record(tracked, skeleton_name))
             if tracked.skipped:
                 counts["skipped"] += 1
                 index, why = tracked.frame.index, tracked.skipped
                 bar.write(f"warning: {name}: frame {index} skipped ({why}).", file=sys.stderr)
                 drawn = last_drawn  # keep the video's timing: repeat the last picture
             else:
+                image = tracked.frame.image
+                frame_size = frame_size or (image.shape[1], image.shape[0])
                 for p in tracked.people:
                     span = seen.setdefault(p.track_id, [tracked.frame.index, tracked.frame.index])
                     span[1] = tracked.frame.index
+                    if animations is not None:
+                        animations.add(tracked.frame.index, p)
                 drawn = drawn_frame(tracked)
             if drawn is not None:
                 if writer is None:
@@ -156,6 +169,7 @@ def process(predictor, source, out_dir, name, settings=None, *, detect=None, smo
         (out_dir / f"{name}.jsonl").unlink(missing_ok=True)
         raise video_io.VideoError(f"no frame of '{source.path}' could be read.")
     seconds = time.perf_counter() - started
+    bvh_files = {} if animations is None else animations.write(out_dir, name, source.fps)
     summary = {
         "schema": records.SUMMARY_SCHEMA,
         "schema_version": records.SCHEMA_VERSION,
@@ -172,10 +186,15 @@ def process(predictor, source, out_dir, name, settings=None, *, detect=None, smo
             **dataclasses.asdict(settings),
             "smoothing": None if smooth is None else dataclasses.asdict(smooth),
         },
-        "joint_names": list(skeleton.JOINT_NAMES),
+        **skeleton_facts(skeleton_name),
+        **records.camera_facts(getattr(predictor, "camera", None), frame_size),
         "conventions": records.CONVENTIONS,
         **(about or predictor.about()),
-        "outputs": {"frames": f"{name}.jsonl", "video": f"{name}.mp4" if writer else None},
+        "outputs": {
+            "frames": f"{name}.jsonl",
+            "video": f"{name}.mp4" if writer else None,
+            **({} if animations is None else {"bvh": {str(k): v for k, v in bvh_files.items()}}),
+        },
     }
     fileio.write_json_atomic(out_dir / f"{name}.json", summary)
     return summary
@@ -208,7 +227,8 @@ def run_sequences(predictor, paths, out_dir, args, method="detector", detection=
             source = video_io.open_frames(path, args.fps, args.max_pixels)
             summary = process(
                 predictor, source, out_dir, name, settings, detect=detect, smooth=smooth,
-                about=predictor.about(), detection=detection,
+                about=predictor.about(), detection=detection, skeleton_name=args.skeleton,
+                animation=AnimationSettings(args.skeleton, args.bvh_units) if args.bvh else None,
             )  # fmt: skip
         except video_io.VideoError as err:
             print_error(str(err))
@@ -218,11 +238,13 @@ def run_sequences(predictor, paths, out_dir, args, method="detector", detection=
             print_error(f"could not write the results of '{path}' to '{out_dir}' ({err}).")
             failures += 1
             continue
+        animations = summary["outputs"].get("bvh")
         print(
             f"{path}: {summary['frames']} frames ({summary['skipped']} skipped), "
             f"{len(summary['tracks'])} tracks, {summary['detector_runs']} detector runs, at "
             f"{summary['frames_per_s']} frames/s -> {out_dir / (name + '.jsonl')}, "
-            f"{out_dir / (name + '.mp4')}",
+            f"{out_dir / (name + '.mp4')}"
+            + ("" if animations is None else f", {len(animations)} BVH ({name}_track*.bvh)"),
             file=sys.stderr,
         )
     return failures
