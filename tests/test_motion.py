@@ -153,7 +153,7 @@ def _projected(depth_mm, intrinsics, yaw=30.0):
     return rel, camera.project(joints, intrinsics), joints[6]
 
 
-@pytest.mark.parametrize("depth_mm", [2000.0, 4000.0, 8000.0])
+@pytest.mark.parametrize("depth_mm", [1000.0, 2000.0, 4000.0, 8000.0])
 def test_metric_depth_from_exact_2d_within_one_percent(depth_mm):
     intrinsics = camera.Intrinsics(1145.0, 1143.8, 512.5, 515.5)
     rel, uv, pelvis = _projected(depth_mm, intrinsics)
@@ -173,7 +173,7 @@ def test_metric_depth_with_two_pixel_noise_degrades_gracefully():
             for _ in range(50)
         ]
         errors[depth_mm] = np.mean([abs(f[6, 2] - depth_mm) / depth_mm for f in found])
-    # benchmarks/metric_depth.py (500 draws): 0.16% at 2 m, 0.35% at 4 m, 0.68% at 8 m
+    # benchmarks/metric_depth.py (500 draws): 0.16% at 2 m, 0.34% at 4 m, 0.68% at 8 m
     assert errors[2000.0] < 0.01 and errors[8000.0] < 0.03
     assert errors[2000.0] < errors[8000.0]
 
@@ -264,3 +264,34 @@ def test_cli_video_to_bvh_with_metric_3d_and_h36m17(tiny_checkpoint, tmp_path):
     root = np.array([line["people"][0]["joints_3d_camera_mm"][0] for line in lines])
     assert np.abs(got[:, 0] * 1000.0 - root @ bvh.CAMERA_TO_BVH.T).max() < 0.5  # metres
     assert "Frame Time: 0.10000000" in (out / files["0"]["file"]).read_text()
+
+
+def test_predictor_places_poses_in_the_camera_only_when_given_one(tiny_checkpoint):
+    from pose3d_jax import Predictor
+
+    image = np.random.default_rng(2).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    plain = Predictor.from_checkpoint(tiny_checkpoint, backend="xla")(image)
+    assert plain.joints_3d_camera_mm is None and plain.intrinsics is None
+    assert "joints_3d_camera_mm" not in plain.to_dict()
+    given = camera.Intrinsics(150.0, 150.0, 80.0, 60.0)
+    placed = Predictor.from_checkpoint(tiny_checkpoint, backend="xla", camera=given)(image)
+    assert np.array_equal(placed.joints_3d_mm, plain.joints_3d_mm)  # nothing else changes
+    assert placed.intrinsics == given
+    # the camera-frame pose is the relative pose moved by one translation, the one that
+    # projects the confident joints onto their 2D as well as scipy's nonlinear least
+    # squares of the pixel residuals does (an optimiser independent of ours)
+    from scipy.optimize import least_squares
+
+    rel, uv = placed.joints_3d_mm.astype(np.float64), placed.joints_2d.astype(np.float64)
+    confidence = placed.confidence.astype(np.float64)
+    weight = np.where(confidence >= 0.5 * np.median(confidence), confidence, 0.0)
+
+    def pixel_residuals(translation):
+        return (np.sqrt(weight)[:, None] * (camera.project(rel + translation, given) - uv)).ravel()
+
+    offset = placed.joints_3d_camera_mm - rel
+    assert np.allclose(offset, offset[0], atol=1e-3)
+    best = least_squares(pixel_residuals, offset[0] + [0, 0, 500.0]).x
+    ours_rms = np.sqrt(np.mean(pixel_residuals(offset[0]) ** 2))
+    best_rms = np.sqrt(np.mean(pixel_residuals(best) ** 2))
+    assert ours_rms <= best_rms + 1e-6 and offset[0][2] > 0

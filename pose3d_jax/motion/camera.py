@@ -6,12 +6,14 @@ unknown. Assuming that size, the root's translation T is the one that makes the 
 joints X_i + T project onto the 2D joints (u_i, v_i) through the pinhole camera.
 With x_i = (u_i - cx) / fx and y_i = (v_i - cy) / fy, the projection equations
     X_i + Tx = x_i (Z_i + Tz),    Y_i + Ty = y_i (Z_i + Tz)
-are linear in T: a least-squares problem over the confident joints (confidence at
-least CONFIDENT_SHARE of the person's median, weighted by confidence). Each equation
-is then divided by the current depth Z_i + Tz and solved again (REWEIGHT_PASSES
-times), so the residuals become the reprojection errors in normalised image units,
-not errors scaled by each joint's depth. A person of another size lands at a depth
-scaled by the same factor (a child of 2/3 the size appears 2/3 as far).
+are linear in T: their least squares over the confident joints (confidence at least
+CONFIDENT_SHARE of the person's median, weighted by confidence) starts the solve, its
+depth raised if it put a confident joint behind the camera. Those equations weigh each
+joint's error by its depth, so T is then refined by Gauss-Newton on the reprojection
+errors themselves, in pixels, (fx (X_i + Tx) / (Z_i + Tz) - fx x_i, likewise y), the
+same weights, each step halved until the error falls with every confident joint in
+front of the camera (at most GAUSS_NEWTON_STEPS). A person of another size lands at a
+depth scaled by the same factor (a child of 2/3 the size appears 2/3 as far).
 
 Pixels follow our convention (pixel i spans [i, i + 1), the image's centre is
 (width / 2, height / 2)); intrinsics given in OpenCV's convention (pixel centres at
@@ -27,7 +29,8 @@ from pose3d_jax import skeleton
 
 CONFIDENT_SHARE = 0.5
 MIN_JOINTS = 3
-REWEIGHT_PASSES = 3
+GAUSS_NEWTON_STEPS = 30
+MIN_DEPTH_MM = 100.0  # the nearest a confident joint may be to the camera
 OPENCV_TO_OURS_PX = 0.5  # OpenCV's pixel centre i is our i + 0.5
 
 
@@ -78,7 +81,10 @@ class CameraModel:
             ),
             "fov_deg": self.fov_deg,
             "fov_across": None if self.fov_deg is None else "the image's longer side",
-            "solve": "root translation by least squares over the confident joints' projections",
+            "solve": (
+                "root translation minimising the confident joints' reprojection errors "
+                "(weighted least squares in pixels)"
+            ),
         }
 
 
@@ -126,6 +132,32 @@ def joint_weights(confidence) -> np.ndarray:
     return np.where(keep, confidence, 0.0)
 
 
+def _linear_translation(rel, x, y, w) -> np.ndarray:
+    """T of the projection equations' weighted least squares (errors scaled by depth)."""
+    zeros, ones = np.zeros_like(x), np.ones_like(x)
+    a = np.concatenate([np.stack([ones, zeros, -x], 1), np.stack([zeros, ones, -y], 1)])
+    b = np.concatenate([x * rel[:, 2] - rel[:, 0], y * rel[:, 2] - rel[:, 1]])
+    row_w = np.sqrt(np.tile(w, 2))
+    return np.linalg.lstsq(a * row_w[:, None], b * row_w, rcond=None)[0]
+
+
+def _pixel_residuals(translation, rel, uv, intrinsics, w):
+    """Weighted reprojection errors [2J] (px) and their Jacobian [2J, 3] in T."""
+    p = rel + translation
+    z = p[:, 2]
+    root_w = np.sqrt(w)
+    r = np.concatenate([
+        root_w * (intrinsics.fx * p[:, 0] / z + intrinsics.cx - uv[:, 0]),
+        root_w * (intrinsics.fy * p[:, 1] / z + intrinsics.cy - uv[:, 1]),
+    ])  # fmt: skip
+    zeros = np.zeros_like(z)
+    jac = np.concatenate([
+        np.stack([root_w * intrinsics.fx / z, zeros, -root_w * intrinsics.fx * p[:, 0] / z**2], 1),
+        np.stack([zeros, root_w * intrinsics.fy / z, -root_w * intrinsics.fy * p[:, 1] / z**2], 1),
+    ])  # fmt: skip
+    return r, jac
+
+
 def root_translation(joints_3d, joints_2d, intrinsics: Intrinsics, weights=None) -> np.ndarray:
     """T [3] (mm) such that joints_3d [J, 3] + T project onto joints_2d [J, 2]."""
     rel = np.asarray(joints_3d, np.float64)
@@ -133,20 +165,26 @@ def root_translation(joints_3d, joints_2d, intrinsics: Intrinsics, weights=None)
     w = np.ones(len(rel)) if weights is None else np.asarray(weights, np.float64)
     x = (uv[:, 0] - intrinsics.cx) / intrinsics.fx
     y = (uv[:, 1] - intrinsics.cy) / intrinsics.fy
-    zeros, ones = np.zeros_like(x), np.ones_like(x)
-    a = np.concatenate(
-        [np.stack([ones, zeros, -x], 1), np.stack([zeros, ones, -y], 1)]
-    )  # fmt: skip
-    b = np.concatenate([x * rel[:, 2] - rel[:, 0], y * rel[:, 2] - rel[:, 1]])
-    depth_scale = np.ones(len(rel))
-    translation = np.zeros(3)
-    for _ in range(1 + REWEIGHT_PASSES):
-        row_w = np.sqrt(np.tile(w / depth_scale**2, 2))
-        translation = np.linalg.lstsq(a * row_w[:, None], b * row_w, rcond=None)[0]
-        depth = rel[:, 2] + translation[2]
-        if np.any(depth[w > 0] <= 0):
-            break  # a joint behind the camera: depths cannot weight the rows
-        depth_scale = depth / np.median(depth)
+    translation = _linear_translation(rel, x, y, w)
+    nearest = rel[w > 0, 2].min() + translation[2]
+    translation[2] += max(0.0, MIN_DEPTH_MM - nearest)
+    residuals, jac = _pixel_residuals(translation, rel, uv, intrinsics, w)
+    cost = residuals @ residuals
+    for _ in range(GAUSS_NEWTON_STEPS):
+        step = np.linalg.lstsq(jac, -residuals, rcond=None)[0]
+        for _ in range(20):
+            trial = translation + step
+            if (rel[w > 0, 2] + trial[2]).min() > 0:
+                trial_residuals, trial_jac = _pixel_residuals(trial, rel, uv, intrinsics, w)
+                if trial_residuals @ trial_residuals < cost:
+                    break
+            step = step / 2
+        else:
+            break  # no step lowers the error: at the minimum
+        translation, residuals, jac = trial, trial_residuals, trial_jac
+        previous, cost = cost, residuals @ residuals
+        if previous - cost <= 1e-12 * max(previous, 1.0):
+            break
     return translation
 
 
