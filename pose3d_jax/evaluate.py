@@ -2,7 +2,8 @@
 
     python -m pose3d_jax.evaluate --config=configs/stage3.py --checkpoint=WORKDIR \
         [--datasets=h36m,mpi_inf_3dhp,mpii] [--baseline] [--splits=h36m=test_sample] \
-        [--flip] [--out=results.json]
+        [--flip] [--backend=openvino --precision=bf16|int8 [--calibration=DIR]]
+        [--out=results.json]
 
 Flags only; the work is pose3d_jax.evaluation.run. Every user error ends in one
 sentence and exit code 1; the last line on stdout is the headline JSON.
@@ -52,6 +53,9 @@ def main(argv):
             splits,
             flag_values.baseline,
             flip=flag_values.flip,
+            backend=flag_values.backend or None,
+            precision=flag_values.precision or None,
+            calibration=flag_values.calibration or None,
         )
     except (checkpoint.CheckpointError, FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
@@ -71,6 +75,15 @@ def _define_flags():
         "flip", False, "Average each crop's outputs with its mirror's (test-time flip)."
     )
     flags.DEFINE_string("splits", "", "Split overrides, e.g. h36m=test_sample (default: test).")
+    flags.DEFINE_enum(
+        "backend", "", ["", "onnxruntime", "openvino"],
+        "Run the network in this inference engine (default: jitted JAX).",
+    )  # fmt: skip
+    flags.DEFINE_enum(
+        "precision", "", ["", "fp32", "bf16", "int8"],
+        "Precision on --backend=openvino (inference/precision.py).",
+    )  # fmt: skip
+    flags.DEFINE_string("calibration", "", "int8's calibration frames (a folder).")
     flags.mark_flags_as_required(["config", "checkpoint"])
 
 

@@ -2,7 +2,8 @@
 
     python -m pose3d_jax.infer IMAGE [IMAGE | DIR | VIDEO ...] [--checkpoint DIR]
         [--detect detector|network|hog|none | --bbox x,y,w,h] [--max-people N]
-        [--flip] [--backend xla|onnxruntime] [--out DIR] [--batch-size N]
+        [--flip] [--backend xla|onnxruntime|openvino] [--precision fp32|bf16|int8]
+        [--calibration DIR] [--out DIR] [--batch-size N]
         [--fov DEG | --intrinsics fx,fy,cx,cy] [--skeleton mpii16|h36m17] [--bvh]
 
 For each image NAME it writes OUT/NAME.json (per person: box, detector score, crop,
@@ -121,9 +122,22 @@ def build_parser():
     )
     parser.add_argument(
         "--backend",
-        choices=("xla", "onnxruntime"),
+        choices=("xla", "onnxruntime", "openvino"),
         default=None,
         help="runtime of the network (default: onnxruntime on CPUs, xla on GPUs)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8"),
+        default=None,
+        help="CPU precision on --backend openvino: bf16 uses the CPU's bf16 units (AMX, "
+        "AVX-512 BF16), int8 a model quantized with --calibration (default fp32)",
+    )
+    parser.add_argument(
+        "--calibration",
+        default=None,
+        metavar="DIR",
+        help="frames like the ones to run (8 or more) that fix int8's quantization ranges",
     )
     video = parser.add_argument_group("videos (files OpenCV reads, or folders with --frames)")
     video.add_argument(

@@ -117,6 +117,29 @@ def test_eval_predict_fn_runs_the_network_on_device_batches(tiny_checkpoint):
     assert np.all((out["points"] >= 0) & (out["points"] <= 64))
 
 
+@pytest.mark.parametrize("backend, precision", [("onnxruntime", None), ("openvino", "fp32"),
+                                                ("openvino", "bf16")])  # fmt: skip
+def test_engine_predict_fn_scores_what_the_jitted_one_does(tiny_checkpoint, backend, precision,
+                                                           tmp_path, monkeypatch):  # fmt: skip
+    monkeypatch.setenv("POSE3D_JAX_EXPORT_CACHE", str(tmp_path))
+    loaded = network.load_network(tiny_checkpoint)
+    rng = np.random.default_rng(3)
+    batch = {
+        "image": rng.integers(0, 255, (2, 2, 96, 96, 3), dtype=np.uint8),
+        "center": np.full((2, 2, 2), 48.0, np.float32),
+        "scale": np.full((2, 2), 0.48, np.float32),
+    }
+    jitted = eval_predict.predict_fn_for(loaded)(batch)
+    predict, about = evaluation_run.engine_predict_fn_for(loaded, backend, precision)
+    got = predict(batch)
+    assert about["backend"] == backend and predict.heatmap_res == 64
+    np.testing.assert_allclose(got["matrix"], jitted["matrix"], atol=1e-5)
+    if about["precision"]["precision"] != "bf16":
+        np.testing.assert_allclose(got["joints_3d_hm"], jitted["joints_3d_hm"], atol=1e-3)
+    else:  # an untrained network's flat heatmaps: bf16 may move some maxima a pixel
+        assert np.median(np.abs(got["joints_3d_hm"] - jitted["joints_3d_hm"])) < 0.5
+
+
 def test_bgr_256_convention_reverses_channels_and_rescales():
     rgb = np.array([[[1.0, 0.5, 0.0]]])
     bgr = interface.to_network_input(rgb, {"channel_order": "bgr", "divisor": 256.0}, xp=np)

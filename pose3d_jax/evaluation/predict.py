@@ -104,3 +104,36 @@ def predict_fn_for(loaded: network.Network, flip=False):
         input_res=loaded.input_res,
         flip=flip,
     )
+
+
+@functools.partial(jax.jit, static_argnames=("input_res",))
+def _prepared(inputs, *, input_res):
+    prepared = augment.prepare_eval_batch(
+        inputs, input_res=input_res, heatmap_res=input_res // interface.HEATMAP_STRIDE
+    )
+    return {"inputs": prepared["inputs"], "matrix": prepared["matrix"]}
+
+
+def engine_predict_fn(engine, input_res, flip=False):
+    """make_eval_predict_fn's contract for an inference engine (inference/engines.py):
+    the same centred crops, cut by JAX, run by the engine (ONNX Runtime, OpenVINO at
+    its precision) and decoded in NumPy, so a precision is scored by the protocols."""
+    heatmap_res = int(input_res) // interface.HEATMAP_STRIDE
+
+    def predict_fn(batch):
+        inputs = jax.tree.map(jnp.asarray, _device_inputs(as_flat_batch(batch)))
+        prepared = jax.device_get(_prepared(inputs, input_res=int(input_res)))
+        outputs = engine(np.ascontiguousarray(prepared["inputs"], np.float32), flip=flip)
+        points, maxvals = geometry.decode_heatmaps(outputs["heatmaps"], xp=np)
+        return {
+            "points": points,
+            "confidence": maxvals,
+            "joints_3d_hm": geometry.joints_3d_from_outputs(
+                points, outputs["depth"], heatmap_res, xp=np
+            ),
+            "matrix": prepared["matrix"],
+        }
+
+    predict_fn.heatmap_res = heatmap_res
+    predict_fn.input_res = int(input_res)
+    return predict_fn

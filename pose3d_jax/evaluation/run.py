@@ -8,7 +8,7 @@ shards are read.
 from pose3d_jax import fileio
 from pose3d_jax.evaluation import baseline as baseline_lib
 from pose3d_jax.evaluation import metrics
-from pose3d_jax.evaluation.predict import predict_fn_for
+from pose3d_jax.evaluation.predict import engine_predict_fn, predict_fn_for
 from pose3d_jax.evaluation.protocols import config_value, evaluate_dataset, protocol_for
 from pose3d_jax.model import network
 
@@ -28,8 +28,33 @@ def _eval_batches(data_dir, name, split, batch_size):
     return input_pipeline.numpy_iterator(ds)
 
 
+def engine_predict_fn_for(loaded, backend, precision=None, calibration=None, flip=False):
+    """(predict_fn, {'backend', 'precision'}) running `loaded` in an inference engine at a
+    precision (inference/precision.py), for scoring a precision by the protocols."""
+    from pose3d_jax.inference import engines
+    from pose3d_jax.inference import precision as precision_lib
+    from pose3d_jax.inference.predictor import engine_precision
+
+    backend = engines.check_backend(backend)
+    choice = precision_lib.choose(precision, backend, calibration=calibration)
+    options = engine_precision(choice, calibration, loaded)
+    engine = engines.create(loaded, backend, **options)
+    about = {"backend": backend, "precision": choice.to_dict()}
+    return engine_predict_fn(engine, loaded.input_res, flip=flip), about
+
+
 def run(
-    config, checkpoint_path, datasets=DATASETS, out=None, splits=None, baseline=False, flip=False
+    config,
+    checkpoint_path,
+    datasets=DATASETS,
+    out=None,
+    splits=None,
+    baseline=False,
+    flip=False,
+    *,
+    backend=None,
+    precision=None,
+    calibration=None,
 ):
     """Evaluates a checkpoint on `datasets`; prints the tables, writes JSON to `out`.
 
@@ -37,13 +62,19 @@ def run(
     e.g. {'h36m': 'test_sample'} for the released every-200th-frame subset.
     With `baseline`, the H36M split is also scored for the mean pose of the H36M
     training split (baseline.py), under 'h36m_mean_pose_baseline'. With `flip`,
-    each crop's outputs are averaged with its mirror's (test-time flip).
+    each crop's outputs are averaged with its mirror's (test-time flip). With `backend`
+    ('onnxruntime', 'openvino'), the network runs in that inference engine at
+    `precision` (int8: `calibration` images), as infer runs it; else jitted in JAX.
 
     Returns:
       {'checkpoint': step dir, 'splits': ..., '<dataset>': summary, ...}.
     """
     loaded = network.load_network(checkpoint_path)
-    predict_fn = predict_fn_for(loaded, flip=flip)
+    about = {"backend": "xla", "precision": {"precision": "fp32", "requested": "fp32"}}
+    if backend is None:
+        predict_fn = predict_fn_for(loaded, flip=flip)
+    else:
+        predict_fn, about = engine_predict_fn_for(loaded, backend, precision, calibration, flip)
     data_dir = config_value(config, "data.data_dir", None)
     if not data_dir:
         raise ValueError("the config sets no data.data_dir; set it to the folder of the shards.")
@@ -54,6 +85,7 @@ def run(
         "checkpoint": str(loaded.step_dir),
         "splits": {n: splits[n] for n in datasets},
         "flip": bool(flip),
+        **about,
     }
     for name in datasets:
         protocol = protocol_for(name, config)

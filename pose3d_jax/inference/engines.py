@@ -1,9 +1,10 @@
-"""The runtimes that can execute the network for inference: XLA or ONNX Runtime.
+"""The runtimes that can execute the network for inference: XLA, ONNX Runtime, OpenVINO.
 
 An engine maps crops [B, R, R, 3] (RGB in [0, 1], float32 NumPy) to the last
 stack's NumPy {'heatmaps' [B, R/4, R/4, J], 'depth' [B, J]}, with or without
 test-time flip, so Predictor decodes and maps back the same whichever one runs
-(xla_engine.py, onnx_engine.py). On CPUs ONNX Runtime is the default: it ran
+(xla_engine.py, onnx_engine.py, openvino_engine.py: the one that runs bf16 and int8,
+precision.py). On CPUs ONNX Runtime is the default: it ran
 the network faster than XLA:CPU (benchmarks/infer_engines.py, numbers in
 benchmarks/README.md); GPUs keep XLA. Choosing imports JAX only when a JAX
 accelerator plugin is installed (it must then ask JAX whether a device is there).
@@ -14,7 +15,8 @@ import os
 
 from pose3d_jax.runtime import malloc_tuning
 
-BACKENDS = ("xla", "onnxruntime")
+BACKENDS = ("xla", "onnxruntime", "openvino")
+INSTALL = {"onnxruntime": "pip install onnxruntime", "openvino": "pip install openvino"}
 BACKEND_ENV = "POSE3D_JAX_BACKEND"
 
 
@@ -42,21 +44,26 @@ def check_backend(backend) -> str:
     backend = backend or default_backend()
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}.")
-    if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+    if backend in INSTALL and importlib.util.find_spec(backend) is None:
         raise BackendError(
-            "backend 'onnxruntime' needs the onnxruntime package: pip install onnxruntime "
+            f"backend '{backend}' needs the {backend} package: {INSTALL[backend]} "
             "(or use --backend xla)."
         )
     return backend
 
 
-def create(network, backend=None, **options):
-    """The engine named `backend` (None: default_backend()) for a model.network.Network."""
+def create(network, backend=None, precision=None, **options):
+    """The engine named `backend` (None: default_backend()) for a model.network.Network;
+    `precision` (openvino only, precision.py) and `calibration_crops` (int8) go with it."""
     backend = check_backend(backend)
     if backend == "xla":
         from pose3d_jax.inference.xla_engine import XlaEngine
 
         return XlaEngine(network, **options)
+    if backend == "openvino":
+        from pose3d_jax.inference.openvino_engine import OpenVinoEngine
+
+        return OpenVinoEngine.for_network(network, precision=precision or "fp32", **options)
     from pose3d_jax.inference.onnx_engine import OnnxRuntimeEngine
 
     return OnnxRuntimeEngine.for_network(network, **options)

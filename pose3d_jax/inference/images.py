@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from pose3d_jax.inference import image_io, video_io
+from pose3d_jax.inference import precision as precision_lib
 
 
 def print_error(message):
@@ -209,15 +210,24 @@ def run(args) -> int:
             detector=None if ahead is None else ahead.detector,
             detector_options=detector_options(args),
             camera=args.camera,
+            precision=args.precision,
+            calibration=args.calibration,
         )
         facts = detection_facts(method, args, runner)
-    except (checkpoint.CheckpointError, engines.BackendError, model_file.DetectorError) as err:
+    except (
+        checkpoint.CheckpointError,
+        engines.BackendError,
+        model_file.DetectorError,
+        precision_lib.PrecisionError,
+    ) as err:
         if ahead is not None:
             ahead.close()
         print_error(str(err))
         return 1
     if note:
         print(f"warning: {note}.", file=sys.stderr)
+    if runner.precision.note:
+        print(f"warning: {runner.precision.note}.", file=sys.stderr)
     about_run = runner.about()
     if about_run["provenance"]["warning"]:
         print(f"warning: {about_run['provenance']['warning']}.", file=sys.stderr)

@@ -13,6 +13,8 @@ import numpy as np
 
 from pose3d_jax import checkpoint
 from pose3d_jax.deploy import export_index
+from pose3d_jax.detection.model_file import DetectorError
+from pose3d_jax.inference.precision import PrecisionError
 from pose3d_jax.model import interface
 
 MAX_PARTS = 4  # single-session memory (weights, prepacked) is paid once per part
@@ -113,12 +115,13 @@ class OnnxRuntimeEngine:
         return interface.flip_average(outputs, mirrored, xp=np)
 
 
-def warm_start(path, *, threads=None, cache_directory=None):
-    """(NetworkInfo, OnnxRuntimeEngine) of the checkpoint at `path` when an earlier
-    start exported it, else None (the caller restores and exports).
+def warm_start(path, *, threads=None, cache_directory=None, make_engine=None):
+    """(NetworkInfo, engine) of the checkpoint at `path` when an earlier start exported
+    it, else None (the caller restores and exports); `make_engine(model_path, info)`
+    opens the export (default: an OnnxRuntimeEngine).
 
     Reads only the step folder's file list and meta JSON; imports no JAX. An
-    export ONNX Runtime cannot open is forgotten, so the caller exports it again.
+    export the engine cannot open is forgotten, so the caller exports it again.
     """
     if path is None:
         path = checkpoint.default_checkpoint_dir()
@@ -129,10 +132,16 @@ def warm_start(path, *, threads=None, cache_directory=None):
     if model_path is None:
         return None
     meta = checkpoint.read_meta(step_dir)
+    info = interface.NetworkInfo(meta, step_dir, interface.input_res_of(meta))
     try:
-        engine = OnnxRuntimeEngine(model_path, threads=threads)
-    except Exception:  # noqa: BLE001 - onnxruntime raises several types for a bad file
+        if make_engine is None:
+            engine = OnnxRuntimeEngine(model_path, threads=threads)
+        else:
+            engine = make_engine(model_path, info)
+    except (PrecisionError, DetectorError):
+        raise  # not the export's fault: the calibration set or the detector's file
+    except Exception:  # noqa: BLE001 - the runtimes raise several types for a bad file
         export_index.forget(step_dir, cache_directory)
         model_path.unlink(missing_ok=True)
         return None
-    return interface.NetworkInfo(meta, step_dir, interface.input_res_of(meta)), engine
+    return info, engine

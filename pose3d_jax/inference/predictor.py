@@ -26,6 +26,7 @@ import numpy as np
 from pose3d_jax import checkpoint, skeleton
 from pose3d_jax.inference import engines, image_io
 from pose3d_jax.inference import localise as localise_lib
+from pose3d_jax.inference import precision as precision_lib
 from pose3d_jax.inference.crops import Crop, choose_crop, crop_image, person_crop
 from pose3d_jax.inference.records import CONVENTIONS
 from pose3d_jax.model import interface
@@ -116,6 +117,21 @@ def skeleton_facts(skeleton_name) -> dict:
     }
 
 
+def engine_precision(choice, calibration, info) -> dict:
+    """engines.create's precision options for a precision.Choice: the precision that
+    runs, and for int8 the calibration crops at the network's input size."""
+    if choice.precision == "fp32" and choice.requested == "fp32":
+        return {}
+    options = {"precision": choice.precision}
+    if choice.precision == "int8":
+        from pose3d_jax.inference import calibration as calibration_lib
+
+        options["calibration_crops"] = calibration_lib.calibration_crops(
+            calibration, info.input_res, calibration_lib.default_detector()
+        )
+    return options
+
+
 def camera_model(camera):
     """A motion.camera.CameraModel from what Predictor(camera=...) was given (or None)."""
     if camera is None or isinstance(camera, camera_lib.CameraModel):
@@ -141,6 +157,8 @@ class Predictor:
         detector=None,
         detector_options=None,
         camera=None,
+        precision=None,
+        calibration=None,
     ):
         """loaded: a restored model.network.Network (or, with `engine`, only its
         NetworkInfo); backend: 'xla', 'onnxruntime' or None (engines.default_backend());
@@ -150,11 +168,24 @@ class Predictor:
         detector: a detection.PersonDetector, else one is made on first use with
         `detector_options` (model_path, min_score, min_person); camera: a
         motion.camera.CameraModel (or its fov in degrees, or an Intrinsics) to place each
-        pose in the camera's frame (Prediction.joints_3d_camera_mm)."""
+        pose in the camera's frame (Prediction.joints_3d_camera_mm); precision: 'fp32',
+        'bf16' or 'int8' on the openvino backend (precision.py; bf16 runs fp32 with a
+        warning on a CPU without it); calibration: int8's images (a folder or files) or
+        crops [N, R, R, 3] in [0, 1]."""
         self.network = loaded
         self.batch_size = int(batch_size)
         self.max_pixels = image_io.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-        self.engine = engine if engine is not None else engines.create(loaded, backend)
+        if engine is None:
+            backend = engines.check_backend(backend)
+            self.precision = precision_lib.choose(precision, backend, calibration=calibration)
+            engine = engines.create(
+                loaded, backend, **engine_precision(self.precision, calibration, loaded)
+            )
+        else:
+            self.precision = precision_lib.choose(precision, engine.name, calibration=calibration)
+        self.engine = engine
+        if warn and self.precision.note:
+            warnings.warn(self.precision.note, stacklevel=3)
         self.flip = bool(flip)
         self.provenance_warning = checkpoint.provenance_warning(loaded.meta)
         if warn and self.provenance_warning:
@@ -184,6 +215,7 @@ class Predictor:
                 "warning": self.provenance_warning,
             },
             "backend": self.engine.name,
+            "precision": self.precision.to_dict(),
             "flip": self.flip,
         }
 
@@ -201,10 +233,21 @@ class Predictor:
           engines.BackendError: for a backend that cannot run here.
         """
         kwargs["backend"] = engines.check_backend(kwargs.get("backend"))
-        if kwargs["backend"] == "onnxruntime":
+        choice = precision_lib.choose(
+            kwargs.get("precision"), kwargs["backend"], calibration=kwargs.get("calibration")
+        )
+        if kwargs["backend"] in ("onnxruntime", "openvino"):
             from pose3d_jax.inference import onnx_engine
 
-            warm = onnx_engine.warm_start(path)
+            def make_engine(model_path, info):
+                if kwargs["backend"] == "onnxruntime":
+                    return onnx_engine.OnnxRuntimeEngine(model_path)
+                from pose3d_jax.inference.openvino_engine import OpenVinoEngine
+
+                options = engine_precision(choice, kwargs.get("calibration"), info)
+                return OpenVinoEngine(model_path, **options)
+
+            warm = onnx_engine.warm_start(path, make_engine=make_engine)
             if warm is not None:
                 return cls(warm[0], engine=warm[1], **kwargs)
         from pose3d_jax.model import network

@@ -1,0 +1,83 @@
+"""The accuracy guard of a reduced CPU precision (bf16, int8) against fp32.
+
+A precision passes when, on a trained model scored by the paper's protocols, its
+H36M MPJPE is within MPJPE_REL_TOLERANCE of fp32's (relative) and its MPII PCKh
+within PCKH_POINTS_TOLERANCE points, and when on real frames run by the paper-size
+network at most MOVED_SHARE_TOLERANCE of the joints have their heatmap maximum moved
+by more than MOVE_PIXELS heatmap pixels. What it measured and why it failed are kept
+in the verdict, so `auto` can skip a failing precision and say why when asked for.
+"""
+
+import dataclasses
+
+import numpy as np
+
+MPJPE_REL_TOLERANCE = 0.01
+PCKH_POINTS_TOLERANCE = 0.5
+MOVED_SHARE_TOLERANCE = 0.01
+MOVE_PIXELS = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    precision: str
+    passed: bool
+    reasons: tuple
+    measured: dict
+
+    def to_dict(self) -> dict:
+        return {"precision": self.precision, "passed": self.passed,
+                "reasons": list(self.reasons), "measured": self.measured}  # fmt: skip
+
+
+def heatmap_peaks(heatmaps) -> np.ndarray:
+    """[..., J, 2] (x, y) integer position of each joint's heatmap maximum [..., H, W, J]."""
+    heatmaps = np.asarray(heatmaps)
+    height, width, joints = heatmaps.shape[-3:]
+    flat = heatmaps.reshape(*heatmaps.shape[:-3], height * width, joints)
+    index = np.argmax(flat, axis=-2)
+    return np.stack([index % width, index // width], axis=-1).astype(np.float64)
+
+
+def moved_share(reference_heatmaps, candidate_heatmaps, pixels=MOVE_PIXELS) -> float:
+    """Share of (crop, joint) pairs whose maximum moves by more than `pixels`."""
+    moved = np.linalg.norm(
+        heatmap_peaks(candidate_heatmaps) - heatmap_peaks(reference_heatmaps), axis=-1
+    )
+    return float(np.mean(moved > pixels))
+
+
+def metric_reasons(reference: dict, candidate: dict) -> list[str]:
+    """Why `candidate`'s metrics ({'mpjpe_mm', 'pckh'}, evaluate's headline) fail."""
+    reasons = []
+    if "mpjpe_mm" in reference:
+        limit = reference["mpjpe_mm"] * (1 + MPJPE_REL_TOLERANCE)
+        if candidate["mpjpe_mm"] > limit:
+            reasons.append(
+                f"MPJPE {candidate['mpjpe_mm']:.2f} mm against fp32's "
+                f"{reference['mpjpe_mm']:.2f} (more than {MPJPE_REL_TOLERANCE:.0%} worse)"
+            )
+    if "pckh" in reference and candidate["pckh"] < reference["pckh"] - PCKH_POINTS_TOLERANCE:
+        reasons.append(
+            f"PCKh {candidate['pckh']:.2f} against fp32's {reference['pckh']:.2f} "
+            f"(more than {PCKH_POINTS_TOLERANCE} points lower)"
+        )
+    return reasons
+
+
+def judge(precision, *, reference_metrics=None, candidate_metrics=None, moved=None) -> Verdict:
+    """The verdict of `precision` from its metrics against fp32's and its moved share."""
+    reasons, measured = [], {}
+    if reference_metrics is not None:
+        reasons += metric_reasons(reference_metrics, candidate_metrics)
+        measured["fp32"], measured[precision] = dict(reference_metrics), dict(candidate_metrics)
+    if moved is not None:
+        measured["moved_share"] = moved
+        if moved > MOVED_SHARE_TOLERANCE:
+            reasons.append(
+                f"{moved:.1%} of the joints' heatmap maxima moved by more than "
+                f"{MOVE_PIXELS:g} heatmap pixel (at most {MOVED_SHARE_TOLERANCE:.0%})"
+            )
+    if not measured:
+        raise ValueError("the guard needs metrics against fp32, a moved share, or both.")
+    return Verdict(precision, not reasons, tuple(reasons), measured)

@@ -1,0 +1,99 @@
+"""The network's ONNX export compiled by OpenVINO for the CPU, in fp32, bf16 or int8.
+
+OpenVINO reads the same export ONNX Runtime runs (deploy/export_cache.py). Its CPU
+plugin executes bf16 on AMX / AVX-512 BF16 where the hint asks for it (on such CPUs
+it would pick bf16 even unasked, so fp32 is asked for explicitly), and int8 from a
+model quantized by NNCF's post-training quantization with calibration crops; the
+quantized model is kept beside the export, named by the calibration set's hash, so
+it is made once.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_jax.inference import precision as precision_lib
+from pose3d_jax.model import interface
+
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+CALIBRATION_SUBSET = 300  # NNCF's default number of calibration samples
+
+
+def calibration_key(crops) -> str:
+    crops = np.ascontiguousarray(crops, np.float32)
+    return hashlib.sha256(str(crops.shape).encode() + crops.tobytes()).hexdigest()[:16]
+
+
+def quantized_model(core, model_path: Path, calibration_crops):
+    """The int8 model of the export at `model_path` for these crops (made once, kept)."""
+    import openvino
+
+    stem = f"{model_path.stem}_int8_{calibration_key(calibration_crops)}"
+    xml, weights = model_path.with_name(stem + ".xml"), model_path.with_name(stem + ".bin")
+    if xml.exists() and weights.exists():
+        return core.read_model(str(xml))
+    import nncf
+
+    crops = np.asarray(calibration_crops, np.float32)
+    samples = nncf.Dataset([crops[i : i + 1] for i in range(len(crops))])
+    model = nncf.quantize(
+        core.read_model(str(model_path)), samples, subset_size=min(len(crops), CALIBRATION_SUBSET)
+    )
+    partial = model_path.with_name(f"{stem}.partial{os.getpid()}")
+    openvino.save_model(model, f"{partial}.xml", compress_to_fp16=False)
+    os.replace(f"{partial}.bin", weights)  # the weights first: the .xml says it is whole
+    os.replace(f"{partial}.xml", xml)
+    return model
+
+
+class OpenVinoEngine:
+    """An ONNX export run by OpenVINO's CPU plugin at one precision (precision.py)."""
+
+    name = "openvino"
+    fixed_shapes = False
+
+    def __init__(self, model_path, *, precision="fp32", threads=None, calibration_crops=None):
+        import openvino
+
+        self.model_path = Path(model_path)
+        self.precision = precision_lib.check_precision(precision)
+        core = openvino.Core()
+        if self.precision == "int8":
+            model = quantized_model(core, self.model_path, calibration_crops)
+        else:
+            model = core.read_model(str(self.model_path))
+        config = {"INFERENCE_PRECISION_HINT": HINTS[self.precision], "PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.compiled = core.compile_model(model, "CPU", config)
+        self._outputs = [self.compiled.output(name) for name in ("heatmaps", "depth")]
+        self.request = self.compiled.create_infer_request()
+
+    def run(self, crops):
+        """(heatmaps, depth) of contiguous float32 crops [B, R, R, 3]."""
+        results = self.request.infer({"image": crops})
+        return tuple(np.array(results[output]) for output in self._outputs)
+
+    @classmethod
+    def for_network(cls, network, *, cache_directory=None, **options):
+        """The engine of a restored model.network.Network (exported on first use)."""
+        from pose3d_jax.deploy import export_cache, export_index
+
+        model_path = export_cache.cached_onnx(network, cache_directory)
+        if network.step_dir is not None:
+            export_index.remember(network.step_dir, model_path, cache_directory)
+        return cls(model_path, **options)
+
+    def __call__(self, crops_rgb01, *, flip=False):
+        crops = np.asarray(crops_rgb01, np.float32)
+        batch = crops.shape[0]
+        if flip:
+            crops = np.concatenate([crops, crops[:, :, ::-1, :]], axis=0)
+        heatmaps, depth = self.run(np.ascontiguousarray(crops))
+        outputs = {"heatmaps": heatmaps[:batch], "depth": depth[:batch]}
+        if not flip:
+            return outputs
+        mirrored = {"heatmaps": heatmaps[batch:], "depth": depth[batch:]}
+        return interface.flip_average(outputs, mirrored, xp=np)

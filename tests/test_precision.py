@@ -1,0 +1,159 @@
+"""The CPU path's precision: the choice and its fallback, OpenVINO's fp32, bf16 and int8
+engines on a tiny network, the JSON's record, and one sentence for each bad request."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA, schema_validator
+
+from pose3d_jax import infer
+from pose3d_jax.inference import engines, onnx_engine, openvino_engine, precision
+from pose3d_jax.inference.predictor import Predictor
+
+REAL_FRAMES = SHARED_DATA / "images"
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f amx_bf16 amx_tile\n\n")
+    flags = precision.cpu_flags(cpuinfo)
+    assert {"amx_bf16", "avx512f"} <= flags and precision.bf16_supported(flags)
+    assert not precision.bf16_supported(frozenset({"avx512f", "avx2"}))
+    assert precision.cpu_flags(tmp_path / "absent") == frozenset()
+
+
+def test_bf16_falls_back_to_fp32_with_a_note_on_a_cpu_without_it():
+    without = precision.choose("bf16", "openvino", flags=frozenset({"avx2", "fma"}))
+    assert without.precision == "fp32" and without.requested == "bf16"
+    assert "no bf16 instructions" in without.note and "running fp32" in without.note
+    with_amx = precision.choose("bf16", "openvino", flags=frozenset({"amx_bf16"}))
+    assert with_amx == precision.Choice("bf16", "bf16", None)
+    assert precision.choose(None, "onnxruntime").precision == "fp32"
+
+
+@pytest.mark.parametrize(
+    "requested, backend, calibration, message",
+    [
+        ("fp16", "openvino", None, "unknown precision 'fp16'; choose one of fp32, bf16, int8."),
+        ("bf16", "onnxruntime", None, "runs on the openvino backend, not onnxruntime"),
+        ("int8", "openvino", None, "needs a calibration set"),
+    ],
+)
+def test_bad_precision_requests_are_one_sentence(requested, backend, calibration, message):
+    with pytest.raises(precision.PrecisionError) as error:
+        precision.choose(requested, backend, calibration=calibration)
+    assert message in str(error.value) and str(error.value).count(". ") == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tiny_checkpoint, tmp_path_factory):
+    from pose3d_jax.model import network
+
+    directory = tmp_path_factory.mktemp("exports")
+    loaded = network.load_network(tiny_checkpoint)
+    return onnx_engine.OnnxRuntimeEngine.for_network(loaded, cache_directory=directory)
+
+
+def _crops(n, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (n, 256, 256, 3)).astype(np.float32)
+
+
+def test_openvino_fp32_is_onnxruntime_and_bf16_is_close(tiny_export):
+    crops = _crops(3)
+    reference = tiny_export(crops)
+    fp32 = openvino_engine.OpenVinoEngine(tiny_export.model_path, precision="fp32")(crops)
+    for key in ("heatmaps", "depth"):
+        np.testing.assert_allclose(fp32[key], reference[key], atol=1e-4)
+    if not precision.bf16_supported():
+        pytest.skip("this CPU has no bf16 instructions")
+    bf16 = openvino_engine.OpenVinoEngine(tiny_export.model_path, precision="bf16")(crops)
+    gap = np.abs(bf16["heatmaps"] - reference["heatmaps"]).max()
+    scale = np.abs(reference["heatmaps"]).max()
+    assert 0 < gap < 0.1 * scale  # bf16 really ran (not fp32), and stays near it
+
+
+@pytest.mark.skipif(not REAL_FRAMES.is_dir(), reason="../shared/data/images is absent")
+def test_int8_is_calibrated_on_real_frames_kept_and_runs(tiny_export, tmp_path):
+    from pose3d_jax.inference import calibration
+
+    crops = calibration.calibration_crops(REAL_FRAMES, 256)
+    assert crops.shape == (12, 256, 256, 3) and crops.dtype == np.float32 and crops.max() <= 1
+    engine = openvino_engine.OpenVinoEngine(
+        tiny_export.model_path, precision="int8", calibration_crops=crops
+    )
+    outputs = engine(_crops(2, seed=4))
+    assert outputs["heatmaps"].shape == (2, 64, 64, 16) and outputs["depth"].shape == (2, 16)
+    kept = sorted(tiny_export.model_path.parent.glob("*_int8_*.xml"))
+    assert len(kept) == 1 and kept[0].with_suffix(".bin").stat().st_size > 0
+    assert not list(tiny_export.model_path.parent.glob("*partial*"))
+
+
+def test_too_few_calibration_frames_is_one_sentence(tmp_path):
+    import cv2
+
+    from pose3d_jax.inference import calibration
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(precision.PrecisionError, match="has 3 images; give a folder of at"):
+        calibration.calibration_crops(tmp_path, 256)
+
+
+def test_predictor_reports_the_precision_that_ran(tiny_checkpoint, monkeypatch, tmp_path):
+    monkeypatch.setenv("POSE3D_JAX_EXPORT_CACHE", str(tmp_path))
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2"}))
+    with pytest.warns(UserWarning, match="no bf16 instructions"):
+        runner = Predictor.from_checkpoint(
+            tiny_checkpoint, backend="openvino", precision="bf16", warn=True
+        )
+    about = runner.about()
+    assert about["backend"] == "openvino" and about["precision"]["precision"] == "fp32"
+    assert about["precision"]["requested"] == "bf16"
+    assert runner.engine.precision == "fp32"
+
+
+def test_cli_records_precision_and_refuses_bf16_off_openvino(tiny_checkpoint, tmp_path, capsys):
+    import cv2
+
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), np.random.default_rng(1).integers(0, 255, (96, 128, 3), np.uint8))
+    out = tmp_path / "out"
+    argv = [str(image), "--checkpoint", str(tiny_checkpoint), "--detect", "none"]
+    argv += ["--out", str(out)]
+    assert infer.main([*argv, "--backend", "onnxruntime", "--precision", "bf16"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "runs on the openvino backend" in err
+    assert not out.exists()
+    assert infer.main([*argv, "--backend", "openvino", "--precision", "bf16"]) == 0
+    record = json.loads((out / "photo.json").read_text())
+    schema_validator("image.schema.json").validate(record)
+    want = "bf16" if precision.bf16_supported() else "fp32"
+    assert record["backend"] == "openvino" and record["precision"]["precision"] == want
+
+
+def test_openvino_backend_is_named_in_the_backends():
+    assert "openvino" in engines.BACKENDS
+    assert engines.check_backend("openvino") == "openvino"
+
+
+def test_guard_arithmetic_by_hand():
+    from pose3d_jax.evaluation import precision_guard as guard
+
+    reference = np.zeros((2, 8, 8, 3))
+    reference[0, 2, 3, 0] = reference[0, 5, 5, 1] = reference[0, 7, 0, 2] = 1.0
+    reference[1, 1, 1, :] = 1.0
+    candidate = reference.copy()
+    candidate[0, 5, 5, 1], candidate[0, 6, 6, 1] = 0.0, 1.0  # diagonal: 1.41 px, moved
+    candidate[1, 1, 1, 2], candidate[1, 1, 2, 2] = 0.0, 1.0  # one pixel: not moved
+    assert guard.heatmap_peaks(reference)[0].tolist() == [[3, 2], [5, 5], [0, 7]]
+    assert guard.moved_share(reference, candidate) == pytest.approx(1 / 6)
+    fp32 = {"mpjpe_mm": 100.0, "pckh": 80.0}
+    near = guard.judge("bf16", reference_metrics=fp32,
+                       candidate_metrics={"mpjpe_mm": 100.9, "pckh": 79.6}, moved=0.01)  # fmt: skip
+    assert near.passed and near.reasons == ()
+    far = guard.judge("int8", reference_metrics=fp32,
+                      candidate_metrics={"mpjpe_mm": 101.2, "pckh": 79.4}, moved=0.02)  # fmt: skip
+    assert not far.passed and len(far.reasons) == 3
+    assert "MPJPE 101.20 mm against fp32's 100.00" in far.reasons[0]
+    assert "PCKh 79.40" in far.reasons[1] and "2.0% of the joints" in far.reasons[2]
