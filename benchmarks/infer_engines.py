@@ -9,6 +9,13 @@ with non-trivial BatchNorm statistics) is converted to our checkpoint layout
   ort_ours     ONNX Runtime on our export (pose3d_jax.deploy, Predictor's onnxruntime backend)
   ort_torch    ONNX Runtime on torch.onnx.export of the authors' network (opset 17,
                TorchScript exporter), fed NCHW BGR/256 input made beforehand
+  ov_fp32, ov_bf16, ov_int8
+               OpenVINO on our export (Predictor's openvino backend) at each precision;
+               int8 calibrated on crops of ../shared/data/images (the release's real
+               frames; random crops where absent, said in the JSON)
+  ov_torch_bf16, ov_torch_fp32
+               OpenVINO on the torch.onnx export, bf16 (the anchor: what a user
+               deploying the authors' network on this CPU would run) and fp32
 Each round times every engine in turn, the order rotated from round to round
 (median of --calls calls after warm-up);
 the JSON gives per engine and batch (1, 8) the median images/s over rounds, the
@@ -31,11 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pytorch_reference import HourglassNet3D
 from pose3d_jax import checkpoint
-from pose3d_jax.inference import engines, onnx_engine, xla_engine
+from pose3d_jax.inference import engines, onnx_engine, openvino_engine, xla_engine
+from pose3d_jax.inference import precision as precision_lib
 from pose3d_jax.model import interface, network
 from pose3d_jax.weights import convert
 
 BATCHES = (1, 8)
+ENGINES = ("xla", "ort_ours", "ort_torch", "ov_fp32", "ov_bf16", "ov_int8", "ov_torch_bf16",
+           "ov_torch_fp32")  # fmt: skip
+REAL_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
 
 
 def _torch_net(tiny):
@@ -96,6 +107,34 @@ def _torch_onnx_engine(net, res, threads, directory):
     return run
 
 
+def _ov_torch_engine(path, precision, threads):
+    import openvino
+
+    hint = {"fp32": "f32", "bf16": "bf16"}[precision]
+    config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY",
+              "INFERENCE_NUM_THREADS": threads}  # fmt: skip
+    compiled = openvino.Core().compile_model(str(path), "CPU", config)
+    request = compiled.create_infer_request()
+    outputs = [compiled.output(name) for name in ("heatmaps", "depth")]
+
+    def run(nchw_bgr):
+        results = request.infer({"image": nchw_bgr})
+        heatmaps, depth = (np.array(results[o]) for o in outputs)
+        return {"heatmaps": heatmaps.transpose(0, 2, 3, 1), "depth": depth}
+
+    return run
+
+
+def _calibration(res):
+    """(crops, source) for int8: the release's real frames, else random crops."""
+    from pose3d_jax.inference import calibration
+
+    if REAL_FRAMES.is_dir():
+        return calibration.calibration_crops(REAL_FRAMES, res), "shared/data/images"
+    rng = np.random.default_rng(1)
+    return rng.uniform(0, 1, (16, res, res, 3)).astype(np.float32), "random crops"
+
+
 def _median_seconds(fn, calls):
     times = []
     for _ in range(calls):
@@ -111,6 +150,9 @@ def main(argv=None):
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     parser.add_argument("--tiny", action="store_true", help="a small model, for a quick check")
+    parser.add_argument(
+        "--engines", nargs="+", default=None, help=f"a subset of {', '.join(ENGINES)}"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     net, res = _torch_net(args.tiny)
@@ -121,19 +163,44 @@ def main(argv=None):
         interface.to_network_input(crops, ours.input_convention, xp=np).transpose(0, 3, 1, 2)
     )
     with tempfile.TemporaryDirectory() as tmp:
-        runners = {
-            "xla": xla_engine.XlaEngine(ours),
-            "ort_ours": onnx_engine.OnnxRuntimeEngine.for_network(
-                ours, threads=args.threads, cache_directory=tmp
-            ),
-            "ort_torch": _torch_onnx_engine(net, res, args.threads, tmp),
+        wanted = tuple(args.engines or ENGINES)
+        unknown = sorted(set(wanted) - set(ENGINES))
+        if unknown:
+            parser.error(f"unknown engines {unknown}; choose from {', '.join(ENGINES)}")
+        wanted = tuple(dict.fromkeys(("xla", *wanted)))  # xla: the outputs' reference
+        ort = onnx_engine.OnnxRuntimeEngine.for_network(
+            ours, threads=args.threads, cache_directory=tmp
+        )
+        makers = {
+            "xla": lambda: xla_engine.XlaEngine(ours),
+            "ort_ours": lambda: ort,
+            "ort_torch": lambda: _torch_onnx_engine(net, res, args.threads, tmp),
+            "ov_torch_bf16": lambda: _ov_torch_engine(torch_path, "bf16", args.threads),
+            "ov_torch_fp32": lambda: _ov_torch_engine(torch_path, "fp32", args.threads),
         }
-        inputs = {"xla": crops, "ort_ours": crops, "ort_torch": torch_inputs}
+        for precision in ("fp32", "bf16", "int8"):
+            makers[f"ov_{precision}"] = lambda p=precision: openvino_engine.OpenVinoEngine(
+                ort.model_path, precision=p, threads=args.threads,
+                calibration_crops=calibration_crops if p == "int8" else None,
+            )  # fmt: skip
+        torch_path = Path(tmp) / "torch.onnx"
+        calibration_crops, calibration_source = (
+            _calibration(res) if "ov_int8" in wanted else (None, None)
+        )
+        runners = {}
+        for name in ("ort_torch", *wanted):  # ort_torch writes torch.onnx
+            if name not in runners:
+                runners[name] = makers[name]()
+        runners = {name: runners[name] for name in wanted}
+        torch_fed = ("ort_torch", "ov_torch_bf16", "ov_torch_fp32")
+        inputs = {name: torch_inputs if name in torch_fed else crops for name in runners}
         reference = runners["xla"](crops)
         with torch.no_grad():
             heatmaps, depth = _LastStack(net).eval()(torch.from_numpy(torch_inputs))
         pytorch = {"heatmaps": heatmaps.numpy().transpose(0, 2, 3, 1), "depth": depth.numpy()}
         result = {"model": "tiny" if args.tiny else "default", "input": res}
+        result["cpu_bf16"] = precision_lib.bf16_supported()
+        result["int8_calibration"] = calibration_source
         result["max_abs_diff_from_xla"] = {
             name: {k: float(np.abs(out[k] - reference[k]).max()) for k in ("heatmaps", "depth")}
             for name, out in [
@@ -156,22 +223,24 @@ def main(argv=None):
                         batch / _median_seconds(lambda r=runner, x=x: r(x), args.calls)
                     )
     default = engines.default_backend()
-    default_key = {"xla": "xla", "onnxruntime": "ort_ours"}[default]
+    default_key = {"xla": "xla", "onnxruntime": "ort_ours", "openvino": "ov_fp32"}[default]
     for (name, batch), values in rates.items():
         result[f"{name}_b{batch}_images_per_s"] = round(statistics.median(values), 3)
         result[f"{name}_b{batch}_spread"] = [round(min(values), 3), round(max(values), 3)]
+    anchor = "ov_torch_bf16" if ("ov_torch_bf16", 1) in rates else "ort_torch"
     for batch in BATCHES:
-        ratios = [
-            a / b
-            for a, b in zip(rates[(default_key, batch)], rates[("ort_torch", batch)], strict=True)
-        ]
-        result[f"default_vs_ort_torch_b{batch}"] = [round(min(ratios), 3), round(max(ratios), 3)]
+        for name in {default_key, "ov_bf16", "ov_int8"} & set(runners):
+            ratios = [
+                a / b for a, b in zip(rates[(name, batch)], rates[(anchor, batch)], strict=True)
+            ]
+            result[f"{name}_vs_{anchor}_b{batch}"] = [round(min(ratios), 3), round(max(ratios), 3)]
     result.update(
         default_backend=default,
         rounds=args.rounds,
         calls=args.calls,
         threads=args.threads,
         onnxruntime_version=__import__("onnxruntime").__version__,
+        openvino_version=__import__("openvino").__version__,
         torch_version=torch.__version__,
     )
     print(json.dumps(result))

@@ -157,3 +157,14 @@ def test_guard_arithmetic_by_hand():
     assert not far.passed and len(far.reasons) == 3
     assert "MPJPE 101.20 mm against fp32's 100.00" in far.reasons[0]
     assert "PCKh 79.40" in far.reasons[1] and "2.0% of the joints" in far.reasons[2]
+
+
+def test_peak_margins_by_hand():
+    from pose3d_jax.evaluation import precision_guard as guard
+
+    heatmaps = np.zeros((1, 6, 6, 2))
+    heatmaps[0, 2, 2, 0], heatmaps[0, 2, 3, 0], heatmaps[0, 5, 5, 0] = 1.0, 0.9, 0.25
+    heatmaps[0, 1, 1, 1], heatmaps[0, 4, 4, 1] = 0.8, 0.79
+    margins = guard.peak_margins(heatmaps)
+    # joint 0: the 0.9 beside the peak is ignored, 0.25 is the runner-up; joint 1: flat
+    assert margins[0].tolist() == pytest.approx([0.75, 0.0125])

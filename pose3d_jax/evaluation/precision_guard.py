@@ -47,6 +47,22 @@ def moved_share(reference_heatmaps, candidate_heatmaps, pixels=MOVE_PIXELS) -> f
     return float(np.mean(moved > pixels))
 
 
+def peak_margins(heatmaps) -> np.ndarray:
+    """[..., J] how far each maximum stands above the heatmap's best value more than one
+    pixel away, relative to the maximum: near 0 on an untrained network's flat maps
+    (any rounding moves their maxima), large on a trained one's peaks."""
+    heatmaps = np.asarray(heatmaps, np.float64)
+    height, width = heatmaps.shape[-3:-1]
+    peaks = heatmap_peaks(heatmaps)
+    ys, xs = np.mgrid[0:height, 0:width]
+    near = (np.abs(xs[..., None] - peaks[..., None, None, :, 0]) <= 1) & (
+        np.abs(ys[..., None] - peaks[..., None, None, :, 1]) <= 1
+    )
+    top = heatmaps.max(axis=(-3, -2))
+    runner_up = np.where(near, -np.inf, heatmaps).max(axis=(-3, -2))
+    return (top - runner_up) / np.maximum(np.abs(top), 1e-12)
+
+
 def metric_reasons(reference: dict, candidate: dict) -> list[str]:
     """Why `candidate`'s metrics ({'mpjpe_mm', 'pckh'}, evaluate's headline) fail."""
     reasons = []

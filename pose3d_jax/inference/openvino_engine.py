@@ -8,8 +8,10 @@ quantized model is kept beside the export, named by the calibration set's hash, 
 it is made once.
 """
 
+import contextlib
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +40,11 @@ def quantized_model(core, model_path: Path, calibration_crops):
 
     crops = np.asarray(calibration_crops, np.float32)
     samples = nncf.Dataset([crops[i : i + 1] for i in range(len(crops))])
-    model = nncf.quantize(
-        core.read_model(str(model_path)), samples, subset_size=min(len(crops), CALIBRATION_SUBSET)
-    )
+    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bar: stdout is the user's
+        model = nncf.quantize(
+            core.read_model(str(model_path)), samples,
+            subset_size=min(len(crops), CALIBRATION_SUBSET),
+        )  # fmt: skip
     partial = model_path.with_name(f"{stem}.partial{os.getpid()}")
     openvino.save_model(model, f"{partial}.xml", compress_to_fp16=False)
     os.replace(f"{partial}.bin", weights)  # the weights first: the .xml says it is whole

@@ -1,0 +1,98 @@
+"""Every benchmark script starts as `make bench` starts it (python benchmarks/X.py from
+the repository root, nothing else on sys.path), parses its arguments, and the ones not
+run elsewhere in the suite run their smallest setting to one JSON line. No timing is
+asserted: this is so that none breaks silently (a missing import stopped `make bench`)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO_ROOT, SHARED_DATA
+
+SCRIPTS = sorted(p.name for p in (REPO_ROOT / "benchmarks").glob("*.py"))
+LIBRARY_MODULES = {"pytorch_reference.py"}  # imported by the others, no command line
+
+
+def _run(args, timeout=300):
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _json_line(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, proc.stdout[-2000:]
+    return json.loads(lines[0])
+
+
+@pytest.mark.parametrize("script", sorted(set(SCRIPTS) - LIBRARY_MODULES))
+def test_every_benchmark_parses_its_arguments(script):
+    proc = _run([f"benchmarks/{script}", "--help"], timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "usage" in (proc.stdout + proc.stderr).lower()
+
+
+def test_metric_depth_smallest_setting():
+    result = _json_line(
+        _run(["benchmarks/metric_depth.py", "--trials", "3", "--noise", "0", "2", "--depths", "4"])
+    )
+    exact, noisy = result["rows"]
+    assert exact["noise_px"] == 0 and exact["mean_depth_error_pct"] < 1e-6
+    assert noisy["noise_px"] == 2 and 0 < noisy["mean_depth_error_pct"] < 5
+
+
+@pytest.mark.slow
+def test_infer_engines_smallest_setting():
+    result = _json_line(
+        _run(["benchmarks/infer_engines.py", "--tiny", "--rounds", "1", "--calls", "1"])
+    )
+    for engine in ("xla", "ort_ours", "ort_torch", "ov_fp32", "ov_bf16", "ov_int8",
+                   "ov_torch_bf16", "ov_torch_fp32"):  # fmt: skip
+        assert result[f"{engine}_b8_images_per_s"] > 0, engine
+    assert result["max_abs_diff_from_xla"]["ov_fp32"]["depth"] < 1e-3
+    assert "ov_bf16_vs_ov_torch_bf16_b8" in result
+
+
+@pytest.mark.slow
+def test_model_throughput_smallest_setting():
+    result = _json_line(_run(["benchmarks/model_throughput.py", "--tiny", "--repeats", "1"]))
+    assert result["model"] == "tiny"
+
+
+@pytest.mark.slow
+def test_input_throughput_smallest_setting():
+    args = ["--fake_examples", "8", "--host_batch", "4", "--host_batches", "2"]
+    args += ["--device_batch", "4", "--device_steps", "2"]
+    result = _json_line(_run(["benchmarks/input_throughput.py", *args]))
+    assert result
+
+
+@pytest.mark.slow
+def test_prepare_throughput_smallest_setting():
+    args = ["--workers", "1", "--num_h36m", "6", "--num_mpii", "6", "--num_3dhp", "4"]
+    assert _json_line(_run(["benchmarks/prepare_throughput.py", *args]))
+
+
+@pytest.mark.slow
+def test_infer_latency_smallest_setting():
+    args = ["--tiny", "--runs", "1", "--photo-runs", "1", "--backends", "onnxruntime"]
+    assert _json_line(_run(["benchmarks/infer_latency.py", *args], timeout=600))
+
+
+@pytest.mark.slow
+def test_localisation_smallest_setting(tiny_checkpoint):
+    args = ["--checkpoint", str(tiny_checkpoint), "--scenes", "2", "--real-scenes", "2"]
+    assert _json_line(_run(["benchmarks/localisation.py", *args], timeout=600))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATA / "images").is_dir(), reason="../shared/data is absent")
+def test_precision_guard_smallest_setting(tiny_checkpoint):
+    args = ["--checkpoint", str(tiny_checkpoint), "--skip-demo"]
+    result = _json_line(_run(["benchmarks/precision_guard.py", *args]))
+    assert result["real_frames"] == 12 and set(result["verdicts"]) == {"bf16", "int8"}
+    for verdict in result["verdicts"].values():
+        assert 0 <= verdict["measured"]["moved_share"] <= 1
+        assert verdict["passed"] == (not verdict["reasons"])
