@@ -12,6 +12,7 @@ shards) to a temporary directory first.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -48,10 +49,11 @@ def parse_args(argv):
 
 
 def write_fake_data(root, examples):
-    for seed, name in enumerate(SOURCES):
-        fake_shards.write_fake_shards(
-            root, name, {"train": examples}, image_size=STORED_SIZE, seed=seed
-        )
+    with contextlib.redirect_stdout(sys.stderr):  # TFDS prints; stdout carries the JSON only
+        for seed, name in enumerate(SOURCES):
+            fake_shards.write_fake_shards(
+                root, name, {"train": examples}, image_size=STORED_SIZE, seed=seed
+            )
     return root
 
 

@@ -59,6 +59,9 @@ def parse_flags(argv):
         ("host_steps", 100, "Timed batches of the host pipeline alone."),
     ]:
         flags.DEFINE_integer(name, default, help_string, lower_bound=1, flag_values=values)
+    if any(arg in ("-h", "--help") for arg in argv[1:]):
+        print(f"usage: {Path(argv[0]).name} [--flag=value ...]\n{values.get_help()}")
+        raise SystemExit(0)
     values(argv)
     return values
 

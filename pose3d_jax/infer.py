@@ -2,7 +2,7 @@
 
     python -m pose3d_jax.infer IMAGE [IMAGE | DIR | VIDEO ...] [--checkpoint DIR]
         [--detect detector|network|hog|none | --bbox x,y,w,h] [--max-people N]
-        [--flip] [--backend xla|onnxruntime|openvino] [--precision fp32|bf16|int8]
+        [--flip] [--backend auto|xla|onnxruntime|openvino] [--precision fp32|bf16|int8]
         [--calibration DIR] [--out DIR] [--batch-size N]
         [--fov DEG | --intrinsics fx,fy,cx,cy] [--skeleton mpii16|h36m17] [--bvh]
 
@@ -122,9 +122,10 @@ def build_parser():
     )
     parser.add_argument(
         "--backend",
-        choices=("xla", "onnxruntime", "openvino"),
+        choices=("auto", "xla", "onnxruntime", "openvino"),
         default=None,
-        help="runtime of the network (default: onnxruntime on CPUs, xla on GPUs)",
+        help="runtime of the network (default auto: xla on GPUs; on CPUs the fastest engine "
+        "and precision within the accuracy guard, python -m pose3d_jax.tune_cpu measures it)",
     )
     parser.add_argument(
         "--precision",

@@ -9,6 +9,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # ONNX exports of test checkpoints (the onnxruntime backend's cache) stay out of ~/.cache.
 os.environ.setdefault("POSE3D_JAX_EXPORT_CACHE", tempfile.mkdtemp(prefix="pose3d_exports_"))
 os.environ.setdefault("POSE3D_JAX_COMPILATION_CACHE", tempfile.mkdtemp(prefix="pose3d_jit_"))
+# The suite pins the CPU engine to fp32 ONNX Runtime, so numbers compared across
+# backends do not depend on this CPU's bf16 units; tests of `auto` (the default) ask for
+# it by name or remove the variable. A choice kept by tune_cpu in ~/.cache is not read.
+os.environ.setdefault("POSE3D_JAX_BACKEND", "onnxruntime")
+os.environ.setdefault("POSE3D_JAX_ENGINE_CHOICE", tempfile.mkdtemp(prefix="pose3d_choice_"))
 
 from pathlib import Path  # noqa: E402
 

@@ -12,7 +12,7 @@ from conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "pose3d_jax"
 FOUNDATION = {"skeleton", "geometry", "checkpoint", "fileio"}
-ENTRY_POINTS = {"__init__", "infer", "evaluate", "convert", "export", "get_detector"}
+ENTRY_POINTS = {"__init__", "infer", "evaluate", "convert", "export", "get_detector", "tune_cpu"}
 # Each room may import the rooms of lower layers and itself, nothing else.
 LAYERS = (
     ("foundation", "runtime"),

@@ -148,15 +148,26 @@ def test_guard_arithmetic_by_hand():
     candidate[1, 1, 1, 2], candidate[1, 1, 2, 2] = 0.0, 1.0  # one pixel: not moved
     assert guard.heatmap_peaks(reference)[0].tolist() == [[3, 2], [5, 5], [0, 7]]
     assert guard.moved_share(reference, candidate) == pytest.approx(1 / 6)
+    frames = guard.frames_moved(reference, candidate)  # every map here is one sharp peak
+    assert frames["applicable"] and frames["peaked_share"] == 1.0
+    assert frames["moved_share"] == frames["moved_share_all_joints"] == pytest.approx(1 / 6)
     fp32 = {"mpjpe_mm": 100.0, "pckh": 80.0}
+    applicable = {"applicable": True}
     near = guard.judge("bf16", reference_metrics=fp32,
-                       candidate_metrics={"mpjpe_mm": 100.9, "pckh": 79.6}, moved=0.01)  # fmt: skip
+                       candidate_metrics={"mpjpe_mm": 100.9, "pckh": 79.6},
+                       frames={**applicable, "moved_share": 0.01})  # fmt: skip
     assert near.passed and near.reasons == ()
     far = guard.judge("int8", reference_metrics=fp32,
-                      candidate_metrics={"mpjpe_mm": 101.2, "pckh": 79.4}, moved=0.02)  # fmt: skip
+                      candidate_metrics={"mpjpe_mm": 101.2, "pckh": 79.4},
+                      frames={**applicable, "moved_share": 0.02})  # fmt: skip
     assert not far.passed and len(far.reasons) == 3
     assert "MPJPE 101.20 mm against fp32's 100.00" in far.reasons[0]
     assert "PCKh 79.40" in far.reasons[1] and "2.0% of the joints" in far.reasons[2]
+    flat = {"applicable": False, "moved_share": 0.3}  # untrained maps: decides nothing
+    assert guard.judge("bf16", reference_metrics=fp32, candidate_metrics=fp32,
+                       frames=flat).passed  # fmt: skip
+    with pytest.raises(ValueError, match="has neither"):
+        guard.judge("bf16", frames=flat)
 
 
 def test_peak_margins_by_hand():

@@ -16,6 +16,8 @@ MPJPE_REL_TOLERANCE = 0.01
 PCKH_POINTS_TOLERANCE = 0.5
 MOVED_SHARE_TOLERANCE = 0.01
 MOVE_PIXELS = 1.0
+PEAKED_MARGIN = 0.05  # a maximum 5% above the map's best value beyond one pixel
+MIN_PEAKED_SHARE = 0.5  # fewer peaked joints: flat maps (untrained), the check says nothing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,19 +83,77 @@ def metric_reasons(reference: dict, candidate: dict) -> list[str]:
     return reasons
 
 
-def judge(precision, *, reference_metrics=None, candidate_metrics=None, moved=None) -> Verdict:
-    """The verdict of `precision` from its metrics against fp32's and its moved share."""
+def frames_moved(reference_heatmaps, candidate_heatmaps) -> dict:
+    """The frames check: the share of maxima moved, over all joints and over the joints
+    whose fp32 maximum is a peak (margin > PEAKED_MARGIN); `applicable` when at least
+    MIN_PEAKED_SHARE of them are (a trained network's maps), and then `moved_share` is
+    the share among the peaked ones (on a trained network nearly all of them)."""
+    margins = peak_margins(reference_heatmaps)
+    peaked = margins > PEAKED_MARGIN
+    shifts = np.linalg.norm(
+        heatmap_peaks(candidate_heatmaps) - heatmap_peaks(reference_heatmaps), axis=-1
+    )
+    moved = shifts > MOVE_PIXELS
+    return {
+        "moved_share_all_joints": float(moved.mean()),
+        "peaked_share": float(peaked.mean()),
+        "median_peak_margin": float(np.median(margins)),
+        "moved_share": float(moved[peaked].mean()) if peaked.any() else None,
+        "applicable": bool(peaked.mean() >= MIN_PEAKED_SHARE),
+    }
+
+
+def judge(precision, *, reference_metrics=None, candidate_metrics=None, frames=None) -> Verdict:
+    """The verdict of `precision` from its metrics against fp32's (evaluate's headline
+    keys) and its frames check (frames_moved); an inapplicable frames check is kept in
+    `measured` but decides nothing."""
     reasons, measured = [], {}
     if reference_metrics is not None:
         reasons += metric_reasons(reference_metrics, candidate_metrics)
         measured["fp32"], measured[precision] = dict(reference_metrics), dict(candidate_metrics)
+    if frames is not None:
+        measured["frames"] = dict(frames)
+    moved = frames["moved_share"] if frames is not None and frames["applicable"] else None
     if moved is not None:
-        measured["moved_share"] = moved
         if moved > MOVED_SHARE_TOLERANCE:
             reasons.append(
                 f"{moved:.1%} of the joints' heatmap maxima moved by more than "
                 f"{MOVE_PIXELS:g} heatmap pixel (at most {MOVED_SHARE_TOLERANCE:.0%})"
             )
-    if not measured:
-        raise ValueError("the guard needs metrics against fp32, a moved share, or both.")
+    if reference_metrics is None and moved is None:
+        raise ValueError(
+            "the guard needs the metrics against fp32 or an applicable frames check (a "
+            "trained network's heatmaps): it has neither."
+        )
     return Verdict(precision, not reasons, tuple(reasons), measured)
+
+
+def frames_check(export_path, frames_crops, precisions, calibration_crops=None) -> dict:
+    """frames_moved of each precision against OpenVINO fp32 on crops [N, R, R, 3]."""
+    from pose3d_jax.inference.openvino_engine import OpenVinoEngine
+
+    reference = OpenVinoEngine(export_path, precision="fp32")(frames_crops)["heatmaps"]
+    out = {}
+    for precision in precisions:
+        engine = OpenVinoEngine(
+            export_path, precision=precision, calibration_crops=calibration_crops
+        )
+        out[precision] = frames_moved(reference, engine(frames_crops)["heatmaps"])
+    return out
+
+
+def demo_check(precisions, config, checkpoint_dir, calibration=None) -> tuple[dict, dict]:
+    """(fp32's metrics, {precision: metrics}) of a trained checkpoint by the protocols
+    (H36M MPJPE and PA-MPJPE, MPII PCKh) on OpenVINO; `config` says where its shards are."""
+    from pose3d_jax.evaluation import run as evaluation_run
+
+    def scored(precision):
+        results = evaluation_run.run(
+            config, checkpoint_dir, ("h36m", "mpii"), backend="openvino", precision=precision,
+            calibration=calibration if precision == "int8" else None,
+        )  # fmt: skip
+        line = evaluation_run.headline(results)
+        return {"mpjpe_mm": line["mpjpe_mm"], "pa_mpjpe_mm": line["pa_mpjpe_mm"],
+                "pckh": line["pck"]}  # fmt: skip
+
+    return scored("fp32"), {p: scored(p) for p in precisions}

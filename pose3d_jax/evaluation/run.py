@@ -35,7 +35,7 @@ def engine_predict_fn_for(loaded, backend, precision=None, calibration=None, fli
     from pose3d_jax.inference import precision as precision_lib
     from pose3d_jax.inference.predictor import engine_precision
 
-    backend = engines.check_backend(backend)
+    backend, precision, _ = engines.resolve(backend, precision)
     choice = precision_lib.choose(precision, backend, calibration=calibration)
     options = engine_precision(choice, calibration, loaded)
     engine = engines.create(loaded, backend, **options)

@@ -68,10 +68,13 @@ def write_choice(choice: dict) -> Path:
 def rule_choice(flags=None) -> dict:
     """What `auto` runs on a CPU before tune_cpu measured this machine."""
     if importlib.util.find_spec("openvino") is not None and precision_lib.bf16_supported(flags):
-        reason = "a CPU with bf16 instructions: OpenVINO bf16 (benchmarks/README.md)"
+        reason = "a CPU with bf16 units: OpenVINO bf16 (benchmarks/README.md)"
         return {"backend": "openvino", "precision": "bf16", "source": "rule", "reason": reason}
-    reason = "no bf16 instructions or no openvino: ONNX Runtime fp32"
-    return {"backend": "onnxruntime", "precision": "fp32", "source": "rule", "reason": reason}
+    if importlib.util.find_spec("onnxruntime") is not None:
+        reason = "no bf16 units or no openvino: ONNX Runtime fp32"
+        return {"backend": "onnxruntime", "precision": "fp32", "source": "rule", "reason": reason}
+    reason = "neither openvino nor onnxruntime is installed: XLA fp32"
+    return {"backend": "xla", "precision": "fp32", "source": "rule", "reason": reason}
 
 
 def resolve(requested_precision=None) -> dict:
@@ -81,7 +84,9 @@ def resolve(requested_precision=None) -> dict:
     choice = {key: choice.get(key) for key in ("backend", "precision", "source", "reason")}
     choice["source"] = choice["source"] or "tune_cpu"
     if requested_precision in precision_lib.REDUCED:
-        return {**choice, "backend": "openvino", "precision": requested_precision}
+        reason = f"--precision {requested_precision} runs on OpenVINO"
+        return {**choice, "backend": "openvino", "precision": requested_precision,
+                "reason": reason}  # fmt: skip
     if requested_precision == "fp32":
         return {**choice, "precision": "fp32"}
     return choice

@@ -117,6 +117,12 @@ def skeleton_facts(skeleton_name) -> dict:
     }
 
 
+def _with_choice(predictor, backend_choice):
+    """The Predictor, remembering how 'auto' chose its engine (its JSON says so)."""
+    predictor.backend_choice = backend_choice
+    return predictor
+
+
 def engine_precision(choice, calibration, info) -> dict:
     """engines.create's precision options for a precision.Choice: the precision that
     runs, and for int8 the calibration crops at the network's input size."""
@@ -161,7 +167,8 @@ class Predictor:
         calibration=None,
     ):
         """loaded: a restored model.network.Network (or, with `engine`, only its
-        NetworkInfo); backend: 'xla', 'onnxruntime' or None (engines.default_backend());
+        NetworkInfo); backend: 'xla', 'onnxruntime', 'openvino', 'auto' or None
+        (engines.default_backend(): 'auto', the fastest within the guard here);
         flip: average with the mirrored crop (test-time flip); warn: one warning when the
         checkpoint was trained on synthetic figures or is untrained
         (checkpoint.provenance_warning); engine: one already made for `loaded`;
@@ -175,8 +182,9 @@ class Predictor:
         self.network = loaded
         self.batch_size = int(batch_size)
         self.max_pixels = image_io.DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+        self.backend_choice = None
         if engine is None:
-            backend = engines.check_backend(backend)
+            backend, precision, self.backend_choice = engines.resolve(backend, precision)
             self.precision = precision_lib.choose(precision, backend, calibration=calibration)
             engine = engines.create(
                 loaded, backend, **engine_precision(self.precision, calibration, loaded)
@@ -216,6 +224,7 @@ class Predictor:
             },
             "backend": self.engine.name,
             "precision": self.precision.to_dict(),
+            **({"backend_choice": self.backend_choice} if self.backend_choice else {}),
             "flip": self.flip,
         }
 
@@ -232,7 +241,9 @@ class Predictor:
           checkpoint.CheckpointError: saying how to get or fix a checkpoint.
           engines.BackendError: for a backend that cannot run here.
         """
-        kwargs["backend"] = engines.check_backend(kwargs.get("backend"))
+        kwargs["backend"], kwargs["precision"], backend_choice = engines.resolve(
+            kwargs.get("backend"), kwargs.get("precision")
+        )
         choice = precision_lib.choose(
             kwargs.get("precision"), kwargs["backend"], calibration=kwargs.get("calibration")
         )
@@ -249,12 +260,12 @@ class Predictor:
 
             warm = onnx_engine.warm_start(path, make_engine=make_engine)
             if warm is not None:
-                return cls(warm[0], engine=warm[1], **kwargs)
+                return _with_choice(cls(warm[0], engine=warm[1], **kwargs), backend_choice)
         from pose3d_jax.model import network
         from pose3d_jax.runtime import compile_cache
 
         compile_cache.enable()
-        return cls(network.load_network(path), **kwargs)
+        return _with_choice(cls(network.load_network(path), **kwargs), backend_choice)
 
     def load(self, image):
         """An image argument (path or array) as RGB uint8 [H, W, 3]."""
