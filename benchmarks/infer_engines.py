@@ -144,6 +144,14 @@ def _median_seconds(fn, calls):
     return statistics.median(times)
 
 
+def _default_engine() -> tuple[str, str]:
+    """What `infer` runs here by default ('auto' made concrete) and its key among ENGINES."""
+    backend, precision, _ = engines.resolve()
+    if backend == "openvino":
+        return f"openvino {precision or 'fp32'}", f"ov_{precision or 'fp32'}"
+    return backend, {"xla": "xla", "onnxruntime": "ort_ours"}[backend]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -222,8 +230,7 @@ def main(argv=None):
                     rates[(name, batch)].append(
                         batch / _median_seconds(lambda r=runner, x=x: r(x), args.calls)
                     )
-    default = engines.default_backend()
-    default_key = {"xla": "xla", "onnxruntime": "ort_ours", "openvino": "ov_fp32"}[default]
+    default, default_key = _default_engine()
     for (name, batch), values in rates.items():
         result[f"{name}_b{batch}_images_per_s"] = round(statistics.median(values), 3)
         result[f"{name}_b{batch}_spread"] = [round(min(values), 3), round(max(values), 3)]
@@ -236,6 +243,7 @@ def main(argv=None):
             result[f"{name}_vs_{anchor}_b{batch}"] = [round(min(ratios), 3), round(max(ratios), 3)]
     result.update(
         default_backend=default,
+        default_engine=default_key,
         rounds=args.rounds,
         calls=args.calls,
         threads=args.threads,

@@ -4,6 +4,7 @@ run elsewhere in the suite run their smallest setting to one JSON line. No timin
 asserted: this is so that none breaks silently (a missing import stopped `make bench`)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,10 +15,11 @@ SCRIPTS = sorted(p.name for p in (REPO_ROOT / "benchmarks").glob("*.py"))
 LIBRARY_MODULES = {"pytorch_reference.py"}  # imported by the others, no command line
 
 
-def _run(args, timeout=300):
+def _run(args, timeout=300, env=None):
     return subprocess.run(
-        [sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
-    )
+        [sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=timeout, env=env,
+    )  # fmt: skip
 
 
 def _json_line(proc) -> dict:
@@ -46,8 +48,14 @@ def test_metric_depth_smallest_setting():
 @pytest.mark.slow
 def test_infer_engines_smallest_setting():
     result = _json_line(
-        _run(["benchmarks/infer_engines.py", "--tiny", "--rounds", "1", "--calls", "1"])
-    )
+        _run(
+            ["benchmarks/infer_engines.py", "--tiny", "--rounds", "1", "--calls", "1"],
+            env={k: v for k, v in os.environ.items() if k != "POSE3D_JAX_BACKEND"},
+        )
+    )  # the default as `make bench` meets it: 'auto', made concrete
+    assert result["default_backend"] in ("openvino bf16", "onnxruntime")
+    default = result["default_engine"]
+    assert f"{default}_vs_ov_torch_bf16_b1" in result
     for engine in ("xla", "ort_ours", "ort_torch", "ov_fp32", "ov_bf16", "ov_int8",
                    "ov_torch_bf16", "ov_torch_fp32"):  # fmt: skip
         assert result[f"{engine}_b8_images_per_s"] > 0, engine

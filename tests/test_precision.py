@@ -73,6 +73,20 @@ def test_openvino_fp32_is_onnxruntime_and_bf16_is_close(tiny_export):
     assert 0 < gap < 0.1 * scale  # bf16 really ran (not fp32), and stays near it
 
 
+def test_openvino_parts_give_the_single_requests_outputs(tiny_export):
+    """A large batch, once enough crops ran, goes as concurrent parts: same numbers."""
+    crops = _crops(5, seed=1)
+    engine = openvino_engine.OpenVinoEngine(tiny_export.model_path, precision="fp32", threads=2)
+    whole = engine(crops)
+    assert engine._part_requests is None  # the first crops: one request
+    engine.crops_run = onnx_engine.PARTS_AFTER_CROPS
+    parts = engine(crops)
+    assert engine._part_requests is not None and len(engine._part_requests) == 2
+    for key in ("heatmaps", "depth"):
+        assert parts[key].shape == whole[key].shape
+        np.testing.assert_allclose(parts[key], whole[key], atol=1e-5)
+
+
 @pytest.mark.skipif(not REAL_FRAMES.is_dir(), reason="../shared/data/images is absent")
 def test_int8_is_calibrated_on_real_frames_kept_and_runs(tiny_export, tmp_path):
     from pose3d_jax.inference import calibration

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_jax.inference import onnx_engine
 from pose3d_jax.inference import precision as precision_lib
 from pose3d_jax.model import interface
 
@@ -68,15 +69,43 @@ class OpenVinoEngine:
             model = quantized_model(core, self.model_path, calibration_crops)
         else:
             model = core.read_model(str(self.model_path))
-        config = {"INFERENCE_PRECISION_HINT": HINTS[self.precision], "PERFORMANCE_HINT": "LATENCY"}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
-        self.compiled = core.compile_model(model, "CPU", config)
+        cpus = int(threads) if threads else onnx_engine.available_cpus()
+        self._config = {"INFERENCE_PRECISION_HINT": HINTS[self.precision],
+                        "INFERENCE_NUM_THREADS": cpus}  # fmt: skip
+        self._core, self._model = core, model
+        latency = {**self._config, "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = core.compile_model(model, "CPU", latency)
         self._outputs = [self.compiled.output(name) for name in ("heatmaps", "depth")]
         self.request = self.compiled.create_infer_request()
+        self.parts = max(1, min(cpus, onnx_engine.MAX_PARTS))
+        self._part_requests = None
+        self.crops_run = 0
+
+    def _run_parts(self, crops):
+        """The batch cut into `parts` pieces run at once, one stream of CPUs/parts threads
+        each (as OnnxRuntimeEngine's parts: 2-5% faster at batch 8 on 2 cores)."""
+        if self._part_requests is None:
+            streams = self._core.compile_model(
+                self._model, "CPU", {**self._config, "NUM_STREAMS": self.parts}
+            )
+            self._part_requests = [streams.create_infer_request() for _ in range(self.parts)]
+            self._part_outputs = [streams.output(name) for name in ("heatmaps", "depth")]
+        pieces = np.array_split(crops, self.parts)
+        for request, piece in zip(self._part_requests, pieces, strict=True):
+            request.start_async({"image": np.ascontiguousarray(piece)})
+        outputs = []
+        for request in self._part_requests:
+            request.wait()
+            outputs.append([np.array(request.get_tensor(o).data) for o in self._part_outputs])
+        heatmaps, depth = zip(*outputs, strict=True)
+        return np.concatenate(heatmaps), np.concatenate(depth)
 
     def run(self, crops):
         """(heatmaps, depth) of contiguous float32 crops [B, R, R, 3]."""
+        parts_pay = self.crops_run >= onnx_engine.PARTS_AFTER_CROPS or self._part_requests
+        self.crops_run += len(crops)
+        if self.parts > 1 and len(crops) >= self.parts and parts_pay:
+            return self._run_parts(crops)
         results = self.request.infer({"image": crops})
         return tuple(np.array(results[output]) for output in self._outputs)
 
