@@ -1,7 +1,7 @@
 """Command line: the network of a checkpoint as a deployable file.
 
-    python -m pose3d_jax.export --checkpoint DIR --format onnx|stablehlo|savedmodel \
-        --out PATH [--batch N | --batch dynamic]
+    python -m pose3d_jax.export --checkpoint DIR --format onnx|stablehlo|savedmodel|openvino \
+        --out PATH [--batch N | --batch dynamic] [--precision fp32|bf16|int8 --calibration DIR]
 
 onnx        PATH is an .onnx file (opset 17); its metadata property 'pose3d_contract'
             holds the JSON contract (input, outputs, joint names, provenance).
@@ -9,6 +9,10 @@ stablehlo   PATH is a jax.export serialization (load it with jax.export.deserial
             PATH.json beside it holds the contract and the serialization version.
 savedmodel  PATH is a TF SavedModel folder (signature 'serving_default');
             the contract is PATH/assets.extra/pose3d_contract.json.
+openvino    PATH is an OpenVINO IR .xml (its weights in PATH's .bin) at --precision:
+            fp32, bf16 (fp32 weights; OpenVINO's CPU plugin is told to run bf16 by
+            the file's runtime options) or int8 (NNCF, calibrated on --calibration's
+            images cut as infer cuts them); the contract is in its runtime information.
 All take a crop [batch, R, R, 3], RGB in [0, 1], and give the last stack's
 heatmaps [batch, R/4, R/4, 16] and the depths [batch, 16]. Each file is
 written whole or not at all.
@@ -17,7 +21,7 @@ written whole or not at all.
 import argparse
 import sys
 
-FORMATS = ("onnx", "stablehlo", "savedmodel")
+FORMATS = ("onnx", "stablehlo", "savedmodel", "openvino")
 
 
 def _batch(text):
@@ -34,10 +38,20 @@ def _batch(text):
     return value
 
 
+def _calibration_crops(folder, res):
+    """int8's calibration crops from a folder (None without one), cut as infer cuts them."""
+    if folder is None:
+        return None
+    from pose3d_jax.inference import calibration
+
+    return calibration.calibration_crops(folder, res, calibration.default_detector())
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m pose3d_jax.export",
-        description="Export a checkpoint's network to ONNX, StableHLO or a TF SavedModel.",
+        description="Export a checkpoint's network to ONNX, StableHLO, a TF SavedModel or "
+        "OpenVINO IR.",
     )
     parser.add_argument(
         "--checkpoint",
@@ -50,6 +64,15 @@ def build_parser():
     parser.add_argument(
         "--batch", type=_batch, default=None, help="fixed batch size, or 'dynamic' (default)"
     )
+    parser.add_argument(
+        "--precision",
+        default=None,
+        help="fp32 (default), bf16 or int8: --format openvino only",
+    )
+    parser.add_argument(
+        "--calibration", default=None,
+        help="--precision int8: a folder of images of people to calibrate on (at least 8)",
+    )  # fmt: skip
     return parser
 
 
@@ -64,13 +87,19 @@ def main(argv=None) -> int:
         return 2
     from pose3d_jax import checkpoint
     from pose3d_jax.deploy import exporters
+    from pose3d_jax.inference.precision import PrecisionError
     from pose3d_jax.model import network
 
     try:
+        exporters.check_precision(args.format, args.precision, args.calibration)
         exporters.check_writable(args.out)
         loaded = network.load_network(args.checkpoint)
-        written = exporters.export(loaded, args.format, args.out, batch=args.batch)
-    except (checkpoint.CheckpointError, exporters.ExportError) as err:
+        crops = _calibration_crops(args.calibration, loaded.input_res)
+        written = exporters.export(
+            loaded, args.format, args.out, batch=args.batch,
+            precision=args.precision, calibration_crops=crops,
+        )  # fmt: skip
+    except (checkpoint.CheckpointError, exporters.ExportError, PrecisionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     warning = checkpoint.provenance_warning(loaded.meta)

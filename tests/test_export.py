@@ -1,4 +1,5 @@
-"""Exports (ONNX, StableHLO, SavedModel) and the ONNX Runtime backend against XLA.
+"""Exports (ONNX, StableHLO, SavedModel, OpenVINO IR) and the ONNX Runtime backend
+against XLA.
 
 Each artifact is loaded in a fresh Python process where flax cannot be imported,
 fed crops of the real frames in ../shared/data/images, and its outputs compared
@@ -105,6 +106,23 @@ LOADERS = {
         outputs = loaded.signatures["serving_default"](image=tf.constant(crops))
         heatmaps, depth = outputs["heatmaps"].numpy(), outputs["depth"].numpy()
     """,
+    "openvino": """
+        import openvino
+        core = openvino.Core()
+        model = core.read_model(path)
+        info = json.loads(model.get_rt_info(["pose3d", "contract"]).astype(str))
+        hint = model.get_rt_info(["runtime_options", "INFERENCE_PRECISION_HINT"]).astype(str)
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+        assert compiled.get_property("INFERENCE_PRECISION_HINT").to_string() == "f32"
+        results = compiled({"image": crops})
+        heatmaps, depth = (np.asarray(results[compiled.output(n)]) for n in ("heatmaps", "depth"))
+    """,
+}
+SUFFIXES = {
+    "onnx": ".onnx",
+    "stablehlo": ".stablehlo",
+    "savedmodel": ".savedmodel",
+    "openvino": ".xml",
 }
 
 
@@ -142,7 +160,7 @@ def _run_without_flax(fmt, path, crops_path, out_path):
 
 @pytest.mark.parametrize("fmt", exporters.FORMATS)
 def test_export_loads_without_flax_and_matches_xla(fmt, rgb_checkpoint, real_crops, tmp_path):
-    out = tmp_path / f"model.{fmt}"
+    out = tmp_path / f"model{SUFFIXES[fmt]}"
     code = export_cli.main(
         ["--checkpoint", str(rgb_checkpoint), "--format", fmt, "--out", str(out)]
     )

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA, schema_validator
 
+from pose3d_jax import export as export_cli
 from pose3d_jax import infer
 from pose3d_jax.inference import engines, onnx_engine, openvino_engine, precision
 from pose3d_jax.inference.predictor import Predictor
@@ -100,7 +101,7 @@ def test_int8_is_calibrated_on_real_frames_kept_and_runs(tiny_export, tmp_path):
     assert outputs["heatmaps"].shape == (2, 64, 64, 16) and outputs["depth"].shape == (2, 16)
     kept = sorted(tiny_export.model_path.parent.glob("*_int8_*.xml"))
     assert len(kept) == 1 and kept[0].with_suffix(".bin").stat().st_size > 0
-    assert not list(tiny_export.model_path.parent.glob("*partial*"))
+    assert not [p for p in tiny_export.model_path.parent.iterdir() if p.name.startswith(".")]
 
 
 def test_too_few_calibration_frames_is_one_sentence(tmp_path):
@@ -193,3 +194,71 @@ def test_peak_margins_by_hand():
     margins = guard.peak_margins(heatmaps)
     # joint 0: the 0.9 beside the peak is ignored, 0.25 is the runner-up; joint 1: flat
     assert margins[0].tolist() == pytest.approx([0.75, 0.0125])
+
+
+def _openvino_outputs(xml, crops):
+    """The IR compiled as its contract says: with the precision hint the file holds."""
+    import openvino
+
+    from pose3d_jax.deploy import openvino_ir
+
+    core = openvino.Core()
+    model = core.read_model(str(xml))
+    compiled = core.compile_model(model, "CPU", openvino_ir.compile_config(model))
+    results = compiled({"image": crops})
+    outputs = {n: np.asarray(results[compiled.output(n)]) for n in ("heatmaps", "depth")}
+    return outputs, compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+
+
+@pytest.mark.skipif(not REAL_FRAMES.is_dir(), reason="../shared/data/images is absent")
+def test_export_openvino_ir_at_bf16_and_int8(tiny_checkpoint, tiny_export, tmp_path):
+    crops = _crops(3, seed=5)
+    reference = tiny_export(crops)
+    scale = np.abs(reference["heatmaps"]).max()
+    written = {}
+    for name, extra in [("bf16", []), ("int8", ["--calibration", str(REAL_FRAMES)])]:
+        out = tmp_path / f"hg_{name}.xml"
+        args = ["--checkpoint", str(tiny_checkpoint), "--format", "openvino", "--out", str(out)]
+        assert export_cli.main([*args, "--precision", name, *extra]) == 0
+        assert out.with_suffix(".bin").stat().st_size > 0
+        written[name] = out
+    import openvino
+
+    for name, out in written.items():
+        model = openvino.Core().read_model(str(out))
+        info = json.loads(model.get_rt_info(["pose3d", "contract"]).astype(str))
+        assert info["format"] == "openvino" and info["openvino"]["precision"] == name
+        quantizers = [op for op in model.get_ops() if op.get_type_name() == "FakeQuantize"]
+        assert (len(quantizers) > 0) == (name == "int8"), name
+        outputs, hint = _openvino_outputs(out, crops)
+        assert hint == ("bf16" if name == "bf16" and precision.bf16_supported() else "f32")
+        gap = np.abs(outputs["heatmaps"] - reference["heatmaps"]).max()
+        assert gap < 0.2 * scale, name  # near fp32's maps
+        if hint == "bf16" or name == "int8":
+            assert gap > 0, name  # and not fp32 itself
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "onnx", "--precision", "bf16"], "use --format openvino"),
+        (["--format", "openvino", "--precision", "fp16"], "unknown precision 'fp16'"),
+        (["--format", "openvino", "--precision", "int8"], "give --calibration DIR"),
+        (["--format", "openvino", "--precision", "int8", "--calibration", "/no/such"],
+         "'/no/such' is not a folder"),
+    ],
+)  # fmt: skip
+def test_export_precision_errors_are_one_sentence(tiny_checkpoint, tmp_path, capsys, args, message):
+    out = tmp_path / "model.xml"
+    code = export_cli.main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), *args])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_openvino_needs_an_xml_name(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "model.onnx"
+    args = ["--checkpoint", str(tiny_checkpoint), "--format", "openvino", "--out", str(out)]
+    assert export_cli.main(args) == 1
+    assert "give --out " in capsys.readouterr().err and list(tmp_path.iterdir()) == []

@@ -1,6 +1,6 @@
 """What a consumer of an exported network needs to know, in one JSON-ready dict.
 
-Every export (ONNX, StableHLO, SavedModel) computes the same function: an image
+Every export (ONNX, StableHLO, SavedModel, OpenVINO IR) computes the same function: an image
 crop in, the last stack's heatmaps and the depths out. The dict below says how
 to make the input, what the outputs mean and what the weights were trained on;
 it travels inside the artifact (ONNX metadata) or beside it (a JSON file).
@@ -25,7 +25,7 @@ def contract(network, *, fmt, batch) -> dict:
     """The contract of `network` (a model.network.Network) exported as `fmt`.
 
     Args:
-      fmt: 'onnx', 'stablehlo' or 'savedmodel'.
+      fmt: 'onnx', 'stablehlo', 'savedmodel' or 'openvino'.
       batch: the fixed batch size, or None for a dynamic batch dimension.
     """
     res, hm = network.input_res, network.heatmap_res

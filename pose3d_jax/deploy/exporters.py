@@ -1,6 +1,7 @@
-"""The network of a checkpoint as ONNX, StableHLO (jax.export) or a TF SavedModel.
+"""The network of a checkpoint as ONNX, StableHLO (jax.export), a TF SavedModel or
+OpenVINO IR (fp32, bf16 or int8; openvino_ir.py).
 
-All three compute the same function, `inference_function`: the crop (RGB in
+All of them compute the same function, `inference_function`: the crop (RGB in
 [0, 1], NHWC) in; the last stack's heatmaps and the depths out (contract.py
 says what they mean). Each writer builds the whole artifact under a temporary
 name beside the target and renames it into place, so a failed export leaves
@@ -21,7 +22,8 @@ from pose3d_jax.deploy import contract as contract_lib
 from pose3d_jax.deploy import onnx_graph
 from pose3d_jax.model import interface
 
-FORMATS = ("onnx", "stablehlo", "savedmodel")
+FORMATS = ("onnx", "stablehlo", "savedmodel", "openvino")
+PRECISIONS = ("fp32", "bf16", "int8")
 EXPORT_PLATFORMS = ("cpu", "cuda")  # StableHLO and SavedModel run on either
 SAVEDMODEL_CONTRACT = f"assets.extra/{contract_lib.CONTRACT_KEY}.json"
 
@@ -150,14 +152,36 @@ def _replace_dir(tmp, out):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def export(network, fmt, out, batch=None) -> list[Path]:
+def check_precision(fmt, precision, calibration_crops=None) -> str:
+    """`precision` (None: fp32) when `fmt` can hold it, else ExportError."""
+    precision = precision or "fp32"
+    if precision not in PRECISIONS:
+        raise ExportError(
+            f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}."
+        )
+    if precision != "fp32" and fmt != "openvino":
+        raise ExportError(
+            f"--precision {precision} is written as OpenVINO IR: use --format openvino "
+            f"(--format {fmt} is fp32)."
+        )
+    if precision == "int8" and calibration_crops is None:
+        raise ExportError(
+            "--precision int8 needs a calibration set to fix its quantization ranges: "
+            "give --calibration DIR (at least 8 images of people)."
+        )
+    return precision
+
+
+def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=None):
     """Exports `network` as `fmt` to `out`; returns the paths written.
 
     onnx: one file (contract in its metadata). stablehlo: the file and OUT.json.
-    savedmodel: a folder, its contract in assets.extra/.
+    savedmodel: a folder, its contract in assets.extra/. openvino: OUT (.xml) and its
+    .bin, the contract and precision in the model's runtime information.
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
+    precision = check_precision(fmt, precision, calibration_crops)
     out = Path(out)
     check_writable(out)
     if fmt != "savedmodel" and out.is_dir():
@@ -166,6 +190,8 @@ def export(network, fmt, out, batch=None) -> list[Path]:
         )
     if fmt == "onnx":
         return [fileio.write_bytes_atomic(out, onnx_bytes(network, batch))]
+    if fmt == "openvino":
+        return _write_openvino(network, out, batch, precision, calibration_crops)
     if fmt == "stablehlo":
         data, info = stablehlo_bytes(network, batch)
         sidecar = out.with_name(out.name + ".json")
@@ -184,3 +210,25 @@ def export(network, fmt, out, batch=None) -> list[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return [out]
+
+
+def _write_openvino(network, out, batch, precision, calibration_crops):
+    if out.suffix != ".xml":
+        raise ExportError(f"--format openvino writes OUT.xml and OUT.bin: give --out {out}.xml.")
+    from pose3d_jax.deploy import openvino_ir
+
+    info = contract_lib.contract(network, fmt="openvino", batch=batch)
+    info["openvino"] = {
+        "precision": precision,
+        "load": (
+            "model = openvino.Core().read_model(PATH); core.compile_model(model, 'CPU', "
+            "{'INFERENCE_PRECISION_HINT': model.get_rt_info(['runtime_options', "
+            "'INFERENCE_PRECISION_HINT']).astype(str)}) (OpenVINO does not apply the "
+            "file's hint by itself)"
+        ),
+        "contract": "model.get_rt_info(['pose3d', 'contract']).astype(str)",
+    }
+    return openvino_ir.write_ir(
+        onnx_bytes(network, batch), out, precision,
+        calibration_crops=calibration_crops, metadata={"contract": json.dumps(info)},
+    )  # fmt: skip

@@ -26,6 +26,11 @@ def _person_crop(image, detector):
 
 def calibration_images(source) -> list[Path]:
     """The image files of a folder (or a list of files); PrecisionError when too few."""
+    if isinstance(source, (str, Path)) and not Path(source).is_dir():
+        raise PrecisionError(
+            f"the int8 calibration set '{source}' is not a folder; give a folder of at "
+            f"least {MIN_IMAGES} frames like the ones to run."
+        )
     paths = image_io.expand_inputs([source] if isinstance(source, (str, Path)) else source)
     if len(paths) < MIN_IMAGES:
         raise PrecisionError(

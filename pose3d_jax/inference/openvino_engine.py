@@ -8,20 +8,15 @@ quantized model is kept beside the export, named by the calibration set's hash, 
 it is made once.
 """
 
-import contextlib
 import hashlib
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from pose3d_jax.deploy import openvino_ir
 from pose3d_jax.inference import onnx_engine
 from pose3d_jax.inference import precision as precision_lib
 from pose3d_jax.model import interface
-
-HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
-CALIBRATION_SUBSET = 300  # NNCF's default number of calibration samples
 
 
 def calibration_key(crops) -> str:
@@ -31,25 +26,12 @@ def calibration_key(crops) -> str:
 
 def quantized_model(core, model_path: Path, calibration_crops):
     """The int8 model of the export at `model_path` for these crops (made once, kept)."""
-    import openvino
-
     stem = f"{model_path.stem}_int8_{calibration_key(calibration_crops)}"
     xml, weights = model_path.with_name(stem + ".xml"), model_path.with_name(stem + ".bin")
     if xml.exists() and weights.exists():
         return core.read_model(str(xml))
-    import nncf
-
-    crops = np.asarray(calibration_crops, np.float32)
-    samples = nncf.Dataset([crops[i : i + 1] for i in range(len(crops))])
-    with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bar: stdout is the user's
-        model = nncf.quantize(
-            core.read_model(str(model_path)), samples,
-            subset_size=min(len(crops), CALIBRATION_SUBSET),
-        )  # fmt: skip
-    partial = model_path.with_name(f"{stem}.partial{os.getpid()}")
-    openvino.save_model(model, f"{partial}.xml", compress_to_fp16=False)
-    os.replace(f"{partial}.bin", weights)  # the weights first: the .xml says it is whole
-    os.replace(f"{partial}.xml", xml)
+    model = openvino_ir.quantize(core.read_model(str(model_path)), calibration_crops)
+    openvino_ir.save_atomic(model, xml)
     return model
 
 
@@ -70,7 +52,7 @@ class OpenVinoEngine:
         else:
             model = core.read_model(str(self.model_path))
         cpus = int(threads) if threads else onnx_engine.available_cpus()
-        self._config = {"INFERENCE_PRECISION_HINT": HINTS[self.precision],
+        self._config = {"INFERENCE_PRECISION_HINT": openvino_ir.HINTS[self.precision],
                         "INFERENCE_NUM_THREADS": cpus}  # fmt: skip
         self._core, self._model = core, model
         latency = {**self._config, "PERFORMANCE_HINT": "LATENCY"}
