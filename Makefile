@@ -46,6 +46,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/part_throughput.py
 	$(BIN)/python benchmarks/device_step_throughput.py --dtypes float32 --batches 6
 	$(BIN)/python benchmarks/train_loop_throughput.py
+	$(BIN)/python benchmarks/infer_engines.py
+	$(BIN)/python benchmarks/precision_guard.py
+	$(BIN)/python benchmarks/metric_depth.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)
