@@ -12,7 +12,7 @@ from conftest import TINY_MODEL
 from flax import linen as nn
 
 from pose3d_jax import geometry, model
-from pose3d_jax.model import rows_grad_dot, split_grad_conv
+from pose3d_jax.model import rows_grad_dot, split_grad_conv, winograd_conv
 from pose3d_jax.training import losses
 
 
@@ -183,14 +183,14 @@ def test_rows_grad_dot_gradients_match_numpy():
 
 @pytest.mark.parametrize("piece_elements", [2048, 8192, 2**17])
 def test_split_grad_conv_matches_nn_conv_values_and_gradients(piece_elements):
-    """SplitGradConv against nn.Conv(3x3, padding 1): same initialisation, outputs
+    """CpuConv3x3 against nn.Conv(3x3, padding 1): same initialisation, outputs
     and gradients, with its weight gradient summed over 24 one-sample bands of 8
     rows, over 6 whole samples, and over the whole batch."""
     x = jax.random.normal(jax.random.key(1), (6, 32, 32, 8))
     expected_pieces = {2048: (1, 8), 8192: (1, 32), 2**17: (6, 32)}[piece_elements]
     assert split_grad_conv.piece_shape(x.shape, piece_elements) == expected_pieces
     conv = nn.Conv(5, (3, 3), padding=((1, 1), (1, 1)))
-    split = model.SplitGradConv(5, piece_elements=piece_elements)
+    split = model.CpuConv3x3(5, piece_elements=piece_elements)
     _assert_matches_nn_conv(split, conv, x, tolerance=1e-4)
 
 
@@ -251,14 +251,15 @@ def test_pointwise_as_dot_leaves_the_network_unchanged():
     _assert_same_gradients(g1, g2)
 
 
-def test_split_weight_grads_leave_the_network_unchanged():
-    """The whole network with split 3x3 weight gradients (128 px input: the first
-    stem residual's 3x3 convolution works at 64x64x64, where the split is on):
-    same parameters, outputs and gradients as with nn.Conv."""
+def test_cpu_conv3x3_leave_the_network_unchanged(monkeypatch):
+    """The whole network with the split 3x3 weight gradients (Winograd off; 128 px
+    input: the first stem residual's 3x3 convolution works at 64x64x64, where the
+    split is on): same parameters, outputs and gradients as with nn.Conv."""
+    monkeypatch.setattr(winograd_conv, "suits", lambda *args: False)
     images = jax.random.uniform(jax.random.key(3), (2, 128, 128, 3))
     assert split_grad_conv.piece_shape((2, 64, 64, 64)) == (1, 32)  # 4 pieces
-    plain = model.create_model(TINY_MODEL).clone(split_weight_grads=False)
-    fast = plain.clone(split_weight_grads=True)
+    plain = model.create_model(TINY_MODEL).clone(cpu_conv3x3=False)
+    fast = plain.clone(cpu_conv3x3=True)
     variables = plain.init(jax.random.key(0), images)
     jax.tree.map(np.testing.assert_array_equal, variables, fast.init(jax.random.key(0), images))
     out1, g1 = _outputs_and_gradients(plain, variables, images)
@@ -266,6 +267,44 @@ def test_split_weight_grads_leave_the_network_unchanged():
     np.testing.assert_allclose(out2["heatmaps"], out1["heatmaps"], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out2["depth"], out1["depth"], rtol=1e-4, atol=1e-5)
     _assert_same_gradients(g1, g2)
+
+
+def _largest_error(tree, reference):
+    return max(
+        float(jnp.max(jnp.abs(jnp.asarray(a, jnp.float64) - b)))
+        for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(reference), strict=True)
+    )
+
+
+def test_winograd_network_is_as_close_to_float64_as_the_plain_network(monkeypatch):
+    """The whole network with Winograd 3x3 convolutions where they suit: its
+    float32 outputs and gradients are within a few times plain float32's own
+    rounding of the float64 network. (Training-mode BatchNorm on a batch of two
+    amplifies rounding: plain float32 is ~1e-4 from float64 in the outputs, so a
+    direct elementwise comparison says nothing; a wrong tile or border would be
+    off by the values themselves.)"""
+    engaged = []
+    suits = winograd_conv.suits
+
+    def counting_suits(*args):
+        engaged.append(suits(*args))
+        return engaged[-1]
+
+    monkeypatch.setattr(winograd_conv, "suits", counting_suits)
+    images = jax.random.uniform(jax.random.key(3), (2, 128, 128, 3))
+    plain = model.create_model(TINY_MODEL).clone(cpu_conv3x3=False)
+    variables = plain.init(jax.random.key(0), images)
+    out32, g32 = _outputs_and_gradients(plain, variables, images)
+    out_wg, g_wg = _outputs_and_gradients(plain.clone(cpu_conv3x3=True), variables, images)
+    assert sum(engaged) >= 1 and not all(engaged)  # stem_res_0 at 64x64x64; not the 32x32 ones
+    with jax.enable_x64(True):
+        wide = model.create_model({**TINY_MODEL, "dtype": "float64"}).clone(cpu_conv3x3=False)
+        wide_variables = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), variables)
+        out64, g64 = _outputs_and_gradients(wide, wide_variables, jnp.asarray(images, jnp.float64))
+        output_error = [_largest_error(out, out64) for out in (out32, out_wg)]
+        gradient_error = [_largest_error(g, g64) for g in (g32, g_wg)]
+    assert 0 < output_error[1] <= 5 * output_error[0], output_error
+    assert 0 < gradient_error[1] <= 5 * gradient_error[0], gradient_error
 
 
 def test_pointwise_as_dot_is_chosen_by_backend():
@@ -278,12 +317,12 @@ def test_pointwise_as_dot_is_chosen_by_backend():
     padded = model.conv_layer(4, (1, 1), padding=((1, 1), (1, 1)), pointwise_as_dot=True)
     assert isinstance(padded, nn.Conv)
     same = {"padding": ((1, 1), (1, 1)), "pointwise_as_dot": True}
-    split = model.conv_layer(4, (3, 3), split_weight_grads=True, **same)
-    assert isinstance(split, model.SplitGradConv)
-    assert isinstance(model.conv_layer(4, (3, 3), split_weight_grads=False, **same), nn.Conv)
-    strided_3x3 = model.conv_layer(4, (3, 3), strides=(2, 2), split_weight_grads=True, **same)
+    split = model.conv_layer(4, (3, 3), cpu_conv3x3=True, **same)
+    assert isinstance(split, model.CpuConv3x3)
+    assert isinstance(model.conv_layer(4, (3, 3), cpu_conv3x3=False, **same), nn.Conv)
+    strided_3x3 = model.conv_layer(4, (3, 3), strides=(2, 2), cpu_conv3x3=True, **same)
     assert isinstance(strided_3x3, nn.Conv)
-    stem = model.conv_layer(4, (7, 7), padding=((3, 3), (3, 3)), split_weight_grads=True,
+    stem = model.conv_layer(4, (7, 7), padding=((3, 3), (3, 3)), cpu_conv3x3=True,
                             pointwise_as_dot=True)  # fmt: skip
     assert isinstance(stem, nn.Conv)
     built = set()
@@ -295,7 +334,7 @@ def test_pointwise_as_dot_is_chosen_by_backend():
     with nn.intercept_methods(record):
         model.create_model(TINY_MODEL).init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)))
     on_cpu = jax.default_backend() == "cpu"  # None picks by backend: GPUs keep nn.Conv
-    assert ("SplitGradConv" in built, "PointwiseConv" in built) == (on_cpu, on_cpu)
+    assert ("CpuConv3x3" in built, "PointwiseConv" in built) == (on_cpu, on_cpu)
     assert "Conv" in built  # the 7x7 stem stays nn.Conv everywhere
 
 

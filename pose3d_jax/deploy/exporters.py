@@ -38,7 +38,7 @@ def inference_function(network):
     The model is rebuilt with plain convolutions (no XLA:CPU kernel forms), so the
     exported program is the network of SPEC 2 whatever machine exports it.
     """
-    model = network.model.clone(pointwise_as_dot=False, split_weight_grads=False)
+    model = network.model.clone(pointwise_as_dot=False, cpu_conv3x3=False)
     variables, convention = network.variables, network.input_convention
 
     def fn(images):

@@ -3,7 +3,8 @@
 hourglass.py reads as the paper (Residual, Hourglass, HourglassNet); layers.py
 holds pooling, upsampling and the choice of each convolution's form;
 cpu_convs.py the XLA:CPU forms of the 1x1 and 3x3 convolutions, whose custom
-gradients are the kernels rows_grad_dot.py and split_grad_conv.py; network.py
+gradients are the kernels rows_grad_dot.py, split_grad_conv.py and
+winograd_conv.py; network.py
 a checkpoint restored as a function (restore, check, run), which evaluation,
 inference and export share; interface.py what its inputs and outputs mean
 (no JAX: ONNX Runtime inference decodes with it). This package imports only
@@ -18,7 +19,7 @@ from pose3d_jax.runtime.lazy_names import lazy_names
 
 _LAZY = {
     "PointwiseConv": "pose3d_jax.model.cpu_convs",
-    "SplitGradConv": "pose3d_jax.model.cpu_convs",
+    "CpuConv3x3": "pose3d_jax.model.cpu_convs",
     "Hourglass": "pose3d_jax.model.hourglass",
     "HourglassNet": "pose3d_jax.model.hourglass",
     "Residual": "pose3d_jax.model.hourglass",

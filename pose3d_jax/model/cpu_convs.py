@@ -2,8 +2,9 @@
 
 Both are flax modules with nn.Conv's parameter names, shapes and initialisers,
 so a checkpoint does not depend on which form trained it; they differ only in
-how XLA:CPU computes them and their gradients (see rows_grad_dot.py and
-split_grad_conv.py for the kernels and the measurements behind them).
+how XLA:CPU computes them and their gradients (see rows_grad_dot.py,
+split_grad_conv.py and winograd_conv.py for the kernels and the measurements
+behind them).
 """
 
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import jax.numpy as jnp
 from flax import linen as nn
 
-from pose3d_jax.model import rows_grad_dot, split_grad_conv
+from pose3d_jax.model import rows_grad_dot, split_grad_conv, winograd_conv
 
 
 def _conv_params(module, x, kernel_size):
@@ -48,20 +49,25 @@ class PointwiseConv(nn.Module):
         return rows_grad_dot.matmul_rows_grad(x, kernel[0, 0]) + bias
 
 
-class SplitGradConv(nn.Module):
-    """nn.Conv(features, (3, 3), padding=((1, 1), (1, 1))) whose weight gradient is
-    summed over cache-sized pieces of the input (split_grad_conv.py; faster on XLA:CPU).
+class CpuConv3x3(nn.Module):
+    """nn.Conv(features, (3, 3), padding=((1, 1), (1, 1))) in XLA:CPU's fastest form:
+    Winograd F(4x4, 3x3) where winograd_conv.suits the layer (float32, sides of
+    32 or more, 64 channels or more), else the direct convolution with its weight
+    gradient summed over cache-sized pieces (split_grad_conv.py).
 
     Same parameters (kernel [3, 3, in, out], bias [out]), initialisation and
-    values as that nn.Conv.
+    values (to float rounding) as that nn.Conv.
     """
 
     features: int
     dtype: Any = None
     param_dtype: Any = jnp.float32
     piece_elements: int = split_grad_conv.PIECE_ELEMENTS
+    winograd: bool = True  # False: always the direct form
 
     @nn.compact
     def __call__(self, x):
         x, kernel, bias = _conv_params(self, x, (3, 3))
+        if self.winograd and winograd_conv.suits(x.shape, self.features, x.dtype):
+            return winograd_conv.conv3x3_winograd(x, kernel) + bias
         return split_grad_conv.conv3x3_split_grad(x, kernel, self.piece_elements) + bias

@@ -83,9 +83,9 @@ class HourglassNet(nn.Module):
       remat: recompute residual activations in the backward pass to save memory.
       pointwise_as_dot: 1x1 convolutions as matmuls (PointwiseConv); None picks
         by backend (CPU only). Parameters and outputs are the same either way.
-      split_weight_grads: 3x3 convolutions with their weight gradient summed over
-        pieces of the input (SplitGradConv); None picks by backend (CPU only). Same
-        parameters, outputs and gradients either way.
+      cpu_conv3x3: 3x3 convolutions in their XLA:CPU form (CpuConv3x3:
+        Winograd, or a weight gradient summed over pieces); None picks by
+        backend (CPU only). Same parameters, outputs and gradients either way.
     """
 
     num_stacks: int = 2
@@ -98,7 +98,7 @@ class HourglassNet(nn.Module):
     bn_axis_name: str | None = None
     remat: bool = False
     pointwise_as_dot: bool | None = None  # None: on the CPU backend only
-    split_weight_grads: bool | None = None  # None: on the CPU backend only
+    cpu_conv3x3: bool | None = None  # None: on the CPU backend only
 
     @nn.compact
     def __call__(self, images, train: bool = False):
@@ -107,7 +107,7 @@ class HourglassNet(nn.Module):
             train=train,
             bn_axis_name=self.bn_axis_name,
             pointwise_as_dot=self.pointwise_as_dot,
-            split_weight_grads=self.split_weight_grads,
+            cpu_conv3x3=self.cpu_conv3x3,
         )
         residual_cls = nn.remat(Residual) if self.remat else Residual
         residual = functools.partial(residual_cls, norm=norm, conv=conv)

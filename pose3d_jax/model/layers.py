@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from pose3d_jax.model import split_grad_conv
-from pose3d_jax.model.cpu_convs import PointwiseConv, SplitGradConv
+from pose3d_jax.model.cpu_convs import CpuConv3x3, PointwiseConv
 
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
 BN_EPSILON = 1e-5
@@ -36,16 +36,16 @@ def upsample_2x(x):
     return x.reshape(b, 2 * h, 2 * w, c)
 
 
-def conv_layer(features, kernel_size, *, pointwise_as_dot, split_weight_grads=False, **kwargs):
+def conv_layer(features, kernel_size, *, pointwise_as_dot, cpu_conv3x3=False, **kwargs):
     """nn.Conv; or PointwiseConv for a plain 1x1 kernel (no strides or padding
-    given) when pointwise_as_dot; or SplitGradConv for a stride-1 3x3 kernel with
-    one pixel of padding when split_weight_grads."""
+    given) when pointwise_as_dot; or CpuConv3x3 for a stride-1 3x3 kernel with
+    one pixel of padding when cpu_conv3x3."""
     plain = not {"strides", "padding"} & kwargs.keys()
     if pointwise_as_dot and plain and tuple(kernel_size) == (1, 1):
         return PointwiseConv(features, **kwargs)
     same_3x3 = tuple(kernel_size) == (3, 3) and "strides" not in kwargs
-    if split_weight_grads and same_3x3 and kwargs.get("padding") == split_grad_conv.PADDING:
-        return SplitGradConv(features, **{k: v for k, v in kwargs.items() if k != "padding"})
+    if cpu_conv3x3 and same_3x3 and kwargs.get("padding") == split_grad_conv.PADDING:
+        return CpuConv3x3(features, **{k: v for k, v in kwargs.items() if k != "padding"})
     return nn.Conv(features, kernel_size, **kwargs)
 
 
@@ -60,11 +60,11 @@ def layer_factories(
     train,
     bn_axis_name=None,
     pointwise_as_dot=None,
-    split_weight_grads=None,
+    cpu_conv3x3=None,
 ):
     """(norm, conv): the BatchNorm and convolution constructors every layer of the
     network is built with (PyTorch's BatchNorm constants; the CPU forms of the
-    1x1 and 3x3 convolutions where pointwise_as_dot / split_weight_grads, None:
+    1x1 and 3x3 convolutions where pointwise_as_dot / cpu_conv3x3, None:
     on the CPU backend only)."""
     norm = functools.partial(
         nn.BatchNorm,
@@ -79,6 +79,6 @@ def layer_factories(
         conv_layer,
         dtype=dtype,
         pointwise_as_dot=on_cpu if pointwise_as_dot is None else pointwise_as_dot,
-        split_weight_grads=on_cpu if split_weight_grads is None else split_weight_grads,
+        cpu_conv3x3=on_cpu if cpu_conv3x3 is None else cpu_conv3x3,
     )
     return norm, conv
