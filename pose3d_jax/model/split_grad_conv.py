@@ -11,7 +11,9 @@ ms in 24 bands of 16 rows (the forward pass: 17 ms); 128x128x64 92 ms whole, 37
 ms in 16-row bands; 32x32x128 9.0 ms whole, 5.9 ms per sample (bands of it were
 slower); 16x16x128 fastest whole. In each case the fastest piece held about
 2**17 elements (512 KiB of float32) of each operand. The values are those of
-the plain convolution up to float summation order.
+the plain convolution up to float summation order. Since 2026-12-07 the layers
+of 32x32 and more with 64 channels or more take Winograd instead
+(winograd_conv.py); this form keeps the smaller and the bfloat16 ones.
 """
 
 import functools
