@@ -249,3 +249,17 @@ def test_pckh_on_the_real_mpii_validation_labels(mpii_valid):
     far = score(part + 0.6 * normalize[:, None, None] * direction)
     assert all(v == 100.0 for v in near["pckh"].values())
     assert all(v == 0.0 for v in far["pckh"].values())
+
+
+def test_h36m_totals_ignore_non_finite_padding_rows():
+    """A padding row's outputs (a blank image through the network) can be inf or NaN;
+    PA-MPJPE's SVD must not see them, and the scores are those of the real rows."""
+    gt, pred = _poses(4), _poses(4) * 0.01
+    pred[3] = np.inf
+    pred[2, 0] = np.nan
+    actions = np.array([2, 3, 14, 14])
+    mask = np.array([True, True, False, False])
+    result = metrics.summarize_h36m(metrics.h36m_totals(pred, gt, actions, mask))
+    expected = metrics.summarize_h36m(metrics.h36m_totals(pred[:2], gt[:2], actions[:2]))
+    assert result == expected
+    assert result["num_samples"] == 2 and np.isfinite(result["pa_mpjpe"]["All"])

@@ -149,9 +149,13 @@ def h36m_totals(pred_hm, gt_mm, action, mask=None, bone_sum_mm=skeleton.MEAN_SKE
     Returns:
       {'mpjpe/<Action>' | 'mpjpe/All' | 'pa_mpjpe/...': (sum_mm, num_samples)}.
     """
-    mask = _mask(mask, len(gt_mm))
+    # Padding rows are dropped before scoring: their outputs (of blank images) may
+    # be non-finite, and the Procrustes SVD fails on a single non-finite row.
+    keep = _mask(mask, len(gt_mm))
+    pred_hm, gt_mm, action = (np.asarray(a)[keep] for a in (pred_hm, gt_mm, action))
+    mask = np.ones(len(gt_mm), bool)
     pred = h36m_prediction_mm(pred_hm, gt_mm, bone_sum_mm)
-    names = np.array([skeleton.H36M_ACTIONS.get(int(a), str(int(a))) for a in np.asarray(action)])
+    names = np.array([skeleton.H36M_ACTIONS.get(int(a), str(int(a))) for a in action])
     out = _group_totals(mpjpe(pred, gt_mm), names, mask, "mpjpe")
     out.update(_group_totals(pa_mpjpe(pred, gt_mm), names, mask, "pa_mpjpe"))
     return out
