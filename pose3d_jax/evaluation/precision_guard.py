@@ -9,8 +9,11 @@ in the verdict, so `auto` can skip a failing precision and say why when asked fo
 """
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
+
+from pose3d_jax import skeleton
 
 MPJPE_REL_TOLERANCE = 0.01
 PCKH_POINTS_TOLERANCE = 0.5
@@ -142,14 +145,14 @@ def frames_check(export_path, frames_crops, precisions, calibration_crops=None) 
     return out
 
 
-def demo_calibration_frames(demo_data, limit=300) -> list:
+def demo_calibration_frames(demo_data, limit=300) -> list[Path]:
     """int8's calibration frames for the demo checkpoint: `make demo`'s synthetic H36M
-    frames of training subject 1 (it is scored on subjects 9 and 11), frames like the
-    ones it runs, as the README asks of users' calibration sets. Real photos are not
-    its domain: with them in the set, min-max ranges cost it 5.3% MPJPE."""
-    from pathlib import Path
-
-    frames = sorted((Path(demo_data) / "raw" / "h36m" / "images").glob("s_01_*/*.jpg"))
+    frames of its first training subject (it is scored on the test subjects), frames
+    like the ones it runs, as the README asks of users' calibration sets; real photos
+    are not its domain."""
+    subject = skeleton.H36M_TRAIN_SUBJECTS[0]
+    images = Path(demo_data) / "raw" / "h36m" / "images"
+    frames = sorted(images.glob(f"s_{subject:02d}_*/*.jpg"))
     return frames[:: max(1, len(frames) // limit)][:limit]
 
 
