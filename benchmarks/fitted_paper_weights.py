@@ -156,10 +156,22 @@ def peaked_share(net, crops) -> float:
     return float(np.mean(margins > precision_guard.PEAKED_MARGIN))
 
 
-def fit(net, crops, labels, *, steps, batch, learning_rate, seed, until_peaked, log_every=25):
+def save_state_dict(net, out):
+    """The network's state dict at `out`, written under a temporary name then renamed."""
+    import torch
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    torch.save(net.state_dict(), partial)
+    partial.replace(out)
+
+
+def fit(net, crops, labels, *, steps, batch, learning_rate, seed, until_peaked, out,
+        log_every=25):  # fmt: skip
     """Trains the heatmaps (MSE over both stacks, Adam, fp32: torch's bf16 autocast ran
     30x slower here) on augmented crops, stopping early once `until_peaked` of the joints
-    are peaked. Returns [(step, loss, peaked share)]."""
+    are peaked; the weights are saved at every log line, so a stopped run keeps its last.
+    Returns [(step, loss, peaked share)]."""
     import torch
 
     rng = np.random.default_rng(seed)
@@ -180,6 +192,8 @@ def fit(net, crops, labels, *, steps, batch, learning_rate, seed, until_peaked, 
             share = peaked_share(net, crops)
             history.append((step, loss.item(), share))
             print(f"step {step}: loss {loss.item():.3e}, peaked {share:.2f}", file=sys.stderr)
+            save_state_dict(net.eval(), out)
+            net.train()
             if share >= until_peaked:
                 break
     return history
@@ -210,12 +224,8 @@ def main(argv=None):
     start = time.perf_counter()
     history = fit(net, crops, labels, steps=args.steps, batch=args.batch,
                   learning_rate=args.learning_rate, seed=args.seed,
-                  until_peaked=args.until_peaked)  # fmt: skip
+                  until_peaked=args.until_peaked, out=args.out)  # fmt: skip
     seconds = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(args.out.name + ".partial")
-    torch.save(net.eval().state_dict(), partial)
-    partial.replace(args.out)
     step, loss, share = history[-1]
     print(json.dumps({
         "benchmark": "fitted_paper_weights", "model": "tiny" if args.tiny else "paper",
