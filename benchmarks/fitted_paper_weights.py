@@ -37,10 +37,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pytorch_reference import HourglassNet3D
-from pose3d_jax import geometry, skeleton
+from pose3d_jax import checkpoint, geometry, skeleton
 from pose3d_jax.detection import model_file
 from pose3d_jax.evaluation import precision_guard
 from pose3d_jax.inference import calibration
+from pose3d_jax.model import interface
 
 REAL_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
 LANDMARK_MEMBER = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
@@ -138,10 +139,10 @@ def targets(joints, res) -> np.ndarray:
 
 
 def network_input(crops):
-    """The authors' input convention: BGR, pixel values / 256, NCHW."""
+    """RGB [0, 1] crops in the authors' input convention (BGR / 256), NCHW, for torch."""
     import torch
 
-    bgr = np.asarray(crops, np.float32)[..., ::-1] * (255.0 / 256.0)
+    bgr = interface.to_network_input(crops, checkpoint.INPUT_BGR_256)
     return torch.from_numpy(np.ascontiguousarray(np.transpose(bgr, (0, 3, 1, 2))))
 
 

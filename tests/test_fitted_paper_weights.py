@@ -100,3 +100,11 @@ def test_tiny_fit_writes_a_state_dict_convert_reads(tmp_path):
     )  # fmt: skip
     assert converted.returncode == 0, converted.stderr[-3000:]
     assert "input 128 px" in converted.stdout
+
+
+def test_network_input_is_the_authors_bgr_over_256_in_nchw():
+    crops = np.zeros((1, 4, 4, 3), np.float32)
+    crops[0, 1, 2] = [1.0, 0.5, 0.0]  # RGB at row 1, column 2
+    tensor = fitted.network_input(crops).numpy()
+    assert tensor.shape == (1, 3, 4, 4)
+    assert np.allclose(tensor[0, :, 1, 2], [0.0, 0.5 * 255 / 256, 255 / 256])  # B, G, R
