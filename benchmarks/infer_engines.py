@@ -12,7 +12,10 @@ with non-trivial BatchNorm statistics) is converted to our checkpoint layout
   ov_fp32, ov_bf16, ov_int8
                OpenVINO on our export (Predictor's openvino backend) at each precision;
                int8 calibrated on crops of ../shared/data/images (the release's real
-               frames; random crops where absent, said in the JSON)
+               frames; random crops where absent, said in the JSON), with this CPU's
+               overflow fix (7-bit weights without VNNI: int8_method in the JSON)
+  ov_int8_w8   (only when named in --engines) int8 with 8-bit weights after the first
+               layer, NNCF's default, whatever the CPU: its speed beside ov_int8's
   ov_torch_bf16, ov_torch_fp32
                OpenVINO on the torch.onnx export, bf16 (the anchor: what a user
                deploying the authors' network on this CPU would run) and fp32
@@ -38,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.pytorch_reference import HourglassNet3D
 from pose3d_jax import checkpoint
+from pose3d_jax.deploy import openvino_ir
 from pose3d_jax.inference import engines, onnx_engine, openvino_engine, xla_engine
 from pose3d_jax.inference import precision as precision_lib
 from pose3d_jax.model import interface, network
@@ -46,6 +50,7 @@ from pose3d_jax.weights import convert
 BATCHES = (1, 8)
 ENGINES = ("xla", "ort_ours", "ort_torch", "ov_fp32", "ov_bf16", "ov_int8", "ov_torch_bf16",
            "ov_torch_fp32")  # fmt: skip
+OPTIONAL_ENGINES = ("ov_int8_w8",)
 REAL_FRAMES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
 
 
@@ -159,8 +164,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     parser.add_argument("--tiny", action="store_true", help="a small model, for a quick check")
     parser.add_argument(
-        "--engines", nargs="+", default=None, help=f"a subset of {', '.join(ENGINES)}"
-    )
+        "--engines", nargs="+", default=None,
+        help=f"a subset of {', '.join(ENGINES)}, or {', '.join(OPTIONAL_ENGINES)}",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     net, res = _torch_net(args.tiny)
@@ -172,9 +178,10 @@ def main(argv=None):
     )
     with tempfile.TemporaryDirectory() as tmp:
         wanted = tuple(args.engines or ENGINES)
-        unknown = sorted(set(wanted) - set(ENGINES))
+        unknown = sorted(set(wanted) - set(ENGINES) - set(OPTIONAL_ENGINES))
         if unknown:
-            parser.error(f"unknown engines {unknown}; choose from {', '.join(ENGINES)}")
+            known = ", ".join((*ENGINES, *OPTIONAL_ENGINES))
+            parser.error(f"unknown engines {unknown}; choose from {known}")
         wanted = tuple(dict.fromkeys(("xla", *wanted)))  # xla: the outputs' reference
         ort = onnx_engine.OnnxRuntimeEngine.for_network(
             ours, threads=args.threads, cache_directory=tmp
@@ -186,14 +193,16 @@ def main(argv=None):
             "ov_torch_bf16": lambda: _ov_torch_engine(torch_path, "bf16", args.threads),
             "ov_torch_fp32": lambda: _ov_torch_engine(torch_path, "fp32", args.threads),
         }
-        for precision in ("fp32", "bf16", "int8"):
-            makers[f"ov_{precision}"] = lambda p=precision: openvino_engine.OpenVinoEngine(
-                ort.model_path, precision=p, threads=args.threads,
+        for key, precision, fix in [("ov_fp32", "fp32", None), ("ov_bf16", "bf16", None),
+                                    ("ov_int8", "int8", None),
+                                    ("ov_int8_w8", "int8", "first_layer_only")]:  # fmt: skip
+            makers[key] = lambda p=precision, f=fix: openvino_engine.OpenVinoEngine(
+                ort.model_path, precision=p, threads=args.threads, overflow_fix=f,
                 calibration_crops=calibration_crops if p == "int8" else None,
             )  # fmt: skip
         torch_path = Path(tmp) / "torch.onnx"
         calibration_crops, calibration_source = (
-            _calibration(res) if "ov_int8" in wanted else (None, None)
+            _calibration(res) if {"ov_int8", "ov_int8_w8"} & set(wanted) else (None, None)
         )
         runners = {}
         for name in ("ort_torch", *wanted):  # ort_torch writes torch.onnx
@@ -208,6 +217,8 @@ def main(argv=None):
         pytorch = {"heatmaps": heatmaps.numpy().transpose(0, 2, 3, 1), "depth": depth.numpy()}
         result = {"model": "tiny" if args.tiny else "default", "input": res}
         result["cpu_bf16"] = precision_lib.bf16_supported()
+        result["cpu_vnni"] = precision_lib.vnni_supported()
+        result["int8_method"] = openvino_ir.quantization_method(precision_lib.overflow_fix())
         result["int8_calibration"] = calibration_source
         result["max_abs_diff_from_xla"] = {
             name: {k: float(np.abs(out[k] - reference[k]).max()) for k in ("heatmaps", "depth")}
@@ -235,8 +246,9 @@ def main(argv=None):
         result[f"{name}_b{batch}_images_per_s"] = round(statistics.median(values), 3)
         result[f"{name}_b{batch}_spread"] = [round(min(values), 3), round(max(values), 3)]
     anchor = "ov_torch_bf16" if ("ov_torch_bf16", 1) in rates else "ort_torch"
-    for batch in BATCHES:
-        for name in {default_key, "ov_bf16", "ov_int8"} & set(runners):
+    compared = {default_key, "ov_bf16", "ov_int8", "ov_int8_w8"} & set(runners)
+    for batch in BATCHES if anchor in runners else ():  # a subset may lack both anchors
+        for name in sorted(compared):
             ratios = [
                 a / b for a, b in zip(rates[(name, batch)], rates[(anchor, batch)], strict=True)
             ]

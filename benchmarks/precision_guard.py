@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pose3d_jax.deploy import openvino_ir
 from pose3d_jax.evaluation import precision_guard
 from pose3d_jax.inference import calibration, onnx_engine
 from pose3d_jax.inference import precision as precision_lib
@@ -79,7 +80,9 @@ def main(argv=None):
               "calibration_frames": len(calibration_frames),
               "demo_calibration_frames": len(demo_calibration),
               "cropped_by": "detector" if detector else "centred",
-              "cpu_bf16": precision_lib.bf16_supported()}  # fmt: skip
+              "cpu_bf16": precision_lib.bf16_supported(),
+              "int8_method": openvino_ir.quantization_method(
+                  precision_lib.overflow_fix())}  # fmt: skip
     reference, demo = None, {}
     has_demo = (args.demo_data / "shards").is_dir() and args.demo_checkpoint.exists()
     if has_demo and not args.skip_demo:

@@ -1,7 +1,8 @@
 """Command line: the network of a checkpoint as a deployable file.
 
     python -m pose3d_jax.export --checkpoint DIR --format onnx|stablehlo|savedmodel|openvino \
-        --out PATH [--batch N | --batch dynamic] [--precision fp32|bf16|int8 --calibration DIR]
+        --out PATH [--batch N | --batch dynamic] [--precision fp32|bf16|int8 --calibration DIR
+        [--overflow-fix enable|first_layer_only]]
 
 onnx        PATH is an .onnx file (opset 17); its metadata property 'pose3d_contract'
             holds the JSON contract (input, outputs, joint names, provenance).
@@ -12,7 +13,10 @@ savedmodel  PATH is a TF SavedModel folder (signature 'serving_default');
 openvino    PATH is an OpenVINO IR .xml (its weights in PATH's .bin) at --precision:
             fp32, bf16 (fp32 weights; OpenVINO's CPU plugin is told to run bf16 by
             the file's runtime options) or int8 (NNCF, calibrated on --calibration's
-            images cut as infer cuts them); the contract is in its runtime information.
+            images cut as infer cuts them; 7-bit weights by default, which run
+            accurately on every x86 CPU, or with --overflow-fix first_layer_only 8-bit
+            weights after the first layer, for CPUs with VNNI or AMX only); the contract
+            is in its runtime information.
 All take a crop [batch, R, R, 3], RGB in [0, 1], and give the last stack's
 heatmaps [batch, R/4, R/4, 16] and the depths [batch, 16]. Each file is
 written whole or not at all.
@@ -73,6 +77,12 @@ def build_parser():
         "--calibration", default=None,
         help="--precision int8: a folder of images of people to calibrate on (at least 8)",
     )  # fmt: skip
+    parser.add_argument(
+        "--overflow-fix", default="enable",
+        help="--precision int8: NNCF's overflow fix; enable (default: 7-bit weights, "
+        "accurate on CPUs without VNNI too) or first_layer_only (8-bit weights after the "
+        "first layer: only for CPUs with AVX-512 VNNI, AVX-VNNI or AMX)",
+    )  # fmt: skip
     return parser
 
 
@@ -87,17 +97,19 @@ def main(argv=None) -> int:
         return 2
     from pose3d_jax import checkpoint
     from pose3d_jax.deploy import exporters
+    from pose3d_jax.inference import precision as precision_lib
     from pose3d_jax.inference.precision import PrecisionError
     from pose3d_jax.model import network
 
     try:
         exporters.check_precision(args.format, args.precision, args.calibration)
+        overflow_fix = precision_lib.check_overflow_fix(args.overflow_fix)
         exporters.check_writable(args.out)
         loaded = network.load_network(args.checkpoint)
         crops = _calibration_crops(args.calibration, loaded.input_res)
         written = exporters.export(
             loaded, args.format, args.out, batch=args.batch,
-            precision=args.precision, calibration_crops=crops,
+            precision=args.precision, calibration_crops=crops, overflow_fix=overflow_fix,
         )  # fmt: skip
     except (checkpoint.CheckpointError, exporters.ExportError, PrecisionError) as err:
         print(f"error: {err}", file=sys.stderr)

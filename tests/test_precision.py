@@ -102,8 +102,53 @@ def test_int8_is_calibrated_on_real_frames_kept_and_runs(tiny_export, tmp_path):
     assert outputs["heatmaps"].shape == (2, 64, 64, 16) and outputs["depth"].shape == (2, 16)
     kept = sorted(tiny_export.model_path.parent.glob("*_int8_*.xml"))
     assert len(kept) == 1 and kept[0].with_suffix(".bin").stat().st_size > 0
-    assert f"_int8_{openvino_ir.QUANTIZATION_METHOD}_" in kept[0].name  # a new method: new file
+    assert engine.overflow_fix == precision.overflow_fix()  # this CPU's
+    method = openvino_ir.quantization_method(engine.overflow_fix)
+    assert f"_int8_{method}_" in kept[0].name  # a new method: new file
     assert not [p for p in tiny_export.model_path.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    ("flags", "fix"),
+    [
+        ({"avx2", "fma"}, "enable"),  # our AMD EPYC: no VNNI
+        ({"avx2", "avx512f", "avx512_vnni"}, "first_layer_only"),
+        ({"avx2", "avx_vnni"}, "first_layer_only"),
+        ({"avx2", "amx_int8", "amx_tile"}, "first_layer_only"),
+    ],
+)
+def test_overflow_fix_follows_the_cpus_vnni(flags, fix):
+    assert precision.overflow_fix(frozenset(flags)) == fix
+    assert precision.vnni_supported(frozenset(flags)) == (fix == "first_layer_only")
+
+
+def _int8_weight_ranges(model):
+    """(min, max) of each int8 weight constant NNCF wrote (Constant -> Convert -> Multiply)."""
+    import openvino
+
+    return [
+        (int(op.get_data().min()), int(op.get_data().max()))
+        for op in model.get_ordered_ops()
+        if op.get_type_name() == "Constant" and op.get_output_element_type(0) == openvino.Type.i8
+    ]
+
+
+def test_overflow_fix_enable_writes_7_bit_weights_in_every_layer(tiny_export):
+    """Without VNNI, pairs of u8 x s8 products are summed in saturating 16 bits: 7-bit
+    weights ([-64, 64]) keep every sum in range; the default fix does it in the first
+    layer only, the rest use the full [-127, 127]."""
+    import openvino
+
+    crops = _crops(16, seed=3)
+    ranges = {}
+    for fix in ("enable", "first_layer_only"):
+        model = openvino.Core().read_model(str(tiny_export.model_path))
+        ranges[fix] = _int8_weight_ranges(openvino_ir.quantize(model, crops, fix))
+    assert len(ranges["enable"]) == len(ranges["first_layer_only"]) > 3
+    assert all(-64 <= low and high <= 64 for low, high in ranges["enable"])
+    first, *rest = ranges["first_layer_only"]
+    assert -64 <= first[0] and first[1] <= 64
+    assert max(high for _, high in rest) == 127 and min(low for low, _ in rest) == -127
 
 
 def test_int8_activation_ranges_ignore_an_outlier_frame(tiny_export):
@@ -253,6 +298,9 @@ def test_export_openvino_ir_at_bf16_and_int8(tiny_checkpoint, tiny_export, tmp_p
         model = openvino.Core().read_model(str(out))
         info = json.loads(model.get_rt_info(["pose3d", "contract"]).astype(str))
         assert info["format"] == "openvino" and info["openvino"]["precision"] == name
+        if name == "int8":  # 7-bit weights by default: accurate on CPUs without VNNI too
+            assert info["openvino"]["int8_method"] == "mean-quantile-w7"
+            assert all(-64 <= low and high <= 64 for low, high in _int8_weight_ranges(model))
         quantizers = [op for op in model.get_ops() if op.get_type_name() == "FakeQuantize"]
         assert (len(quantizers) > 0) == (name == "int8"), name
         outputs, hint = _openvino_outputs(out, crops)
@@ -275,6 +323,9 @@ def test_export_openvino_ir_at_bf16_and_int8(tiny_checkpoint, tiny_export, tmp_p
         (["--format", "openvino", "--precision", "int8"], "give --calibration DIR"),
         (["--format", "openvino", "--precision", "int8", "--calibration", "/no/such"],
          "'/no/such' is not a folder"),
+        (["--format", "openvino", "--precision", "int8", "--calibration", "/no/such",
+          "--overflow-fix", "off"],
+         "unknown int8 overflow fix 'off'; choose one of enable, first_layer_only."),
     ],
 )  # fmt: skip
 def test_export_precision_errors_are_one_sentence(tiny_checkpoint, tmp_path, capsys, args, message):

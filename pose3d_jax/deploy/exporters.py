@@ -172,16 +172,22 @@ def check_precision(fmt, precision, calibration_crops=None) -> str:
     return precision
 
 
-def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=None):
+def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=None,
+           overflow_fix="enable"):  # fmt: skip
     """Exports `network` as `fmt` to `out`; returns the paths written.
 
     onnx: one file (contract in its metadata). stablehlo: the file and OUT.json.
     savedmodel: a folder, its contract in assets.extra/. openvino: OUT (.xml) and its
-    .bin, the contract and precision in the model's runtime information.
+    .bin, the contract and precision in the model's runtime information; int8 with
+    NNCF's `overflow_fix` ("enable", 7-bit weights, runs accurately on any CPU).
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     precision = check_precision(fmt, precision, calibration_crops)
+    if precision == "int8":
+        from pose3d_jax.inference import precision as precision_lib
+
+        precision_lib.check_overflow_fix(overflow_fix)
     out = Path(out)
     check_writable(out)
     if fmt != "savedmodel" and out.is_dir():
@@ -191,7 +197,7 @@ def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=N
     if fmt == "onnx":
         return [fileio.write_bytes_atomic(out, onnx_bytes(network, batch))]
     if fmt == "openvino":
-        return _write_openvino(network, out, batch, precision, calibration_crops)
+        return _write_openvino(network, out, batch, precision, calibration_crops, overflow_fix)
     if fmt == "stablehlo":
         data, info = stablehlo_bytes(network, batch)
         sidecar = out.with_name(out.name + ".json")
@@ -212,7 +218,7 @@ def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=N
     return [out]
 
 
-def _write_openvino(network, out, batch, precision, calibration_crops):
+def _write_openvino(network, out, batch, precision, calibration_crops, overflow_fix):
     if out.suffix != ".xml":
         raise ExportError(f"--format openvino writes OUT.xml and OUT.bin: give --out {out}.xml.")
     from pose3d_jax.deploy import openvino_ir
@@ -228,7 +234,10 @@ def _write_openvino(network, out, batch, precision, calibration_crops):
         ),
         "contract": "model.get_rt_info(['pose3d', 'contract']).astype(str)",
     }
+    if precision == "int8":
+        info["openvino"]["int8_method"] = openvino_ir.quantization_method(overflow_fix)
     return openvino_ir.write_ir(
         onnx_bytes(network, batch), out, precision,
         calibration_crops=calibration_crops, metadata={"contract": json.dumps(info)},
+        overflow_fix=overflow_fix,
     )  # fmt: skip

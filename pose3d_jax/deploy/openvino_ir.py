@@ -14,7 +14,8 @@ issue 29's measurement) while OpenVINO's int8 runs 1.2-1.3x its bf16
 a few calibration frames unlike the rest (real photos beside a synthetic model's
 frames) stretched min-max ranges and cost the demo model 5.3% MPJPE, quantiles
 0.9% (0.3% calibrated on its own frames); the same program, so the same speed
-(benchmarks/README.md, "CPU precision").
+(benchmarks/README.md, "CPU precision"). Weights are 7-bit in every layer where the
+CPU that runs them lacks VNNI (NNCF's overflow fix "enable"; inference/precision.py).
 """
 
 import contextlib
@@ -29,18 +30,29 @@ HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 CALIBRATION_SUBSET = 300  # NNCF's default number of calibration samples
 RUNTIME_HINT_PATH = ["runtime_options", "INFERENCE_PRECISION_HINT"]
 QUANTIZATION_METHOD = "mean-quantile"  # in the kept int8 files' names: a new method, new files
+WEIGHT_BITS = {"first_layer_only": "w8", "enable": "w7"}  # by NNCF's overflow fix
 
 
-def quantize(model, calibration_crops):
-    """`model` (an openvino.Model of the export) quantized to int8 on these crops."""
+def quantization_method(overflow_fix) -> str:
+    """The int8 method's name (kept files, the IR's runtime information, kept choices)."""
+    return f"{QUANTIZATION_METHOD}-{WEIGHT_BITS[overflow_fix]}"
+
+
+def quantize(model, calibration_crops, overflow_fix="first_layer_only"):
+    """`model` (an openvino.Model of the export) quantized to int8 on these crops, with
+    NNCF's `overflow_fix` ("enable" for CPUs without VNNI: precision.overflow_fix)."""
     import nncf
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.advanced_parameters import (
+        AdvancedQuantizationParameters,
+        OverflowFix,
+    )
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     crops = np.asarray(calibration_crops, np.float32)
     samples = nncf.Dataset([crops[i : i + 1] for i in range(len(crops))])
     ranges = AdvancedQuantizationParameters(
-        activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_QUANTILE
+        activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_QUANTILE,
+        overflow_fix=OverflowFix(overflow_fix),
     )
     with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bar: stdout is the user's
         return nncf.quantize(
@@ -77,14 +89,17 @@ def compile_config(model) -> dict:
     return {"INFERENCE_PRECISION_HINT": model.get_rt_info(RUNTIME_HINT_PATH).astype(str)}
 
 
-def ir_model(onnx_path, precision, *, calibration_crops=None, metadata=None):
+def ir_model(onnx_path, precision, *, calibration_crops=None, metadata=None,
+             overflow_fix="enable"):  # fmt: skip
     """The openvino.Model of the ONNX export at `onnx_path` for `precision`, with the
-    precision hint and `metadata` (name -> string) in its runtime information."""
+    precision hint and `metadata` (name -> string) in its runtime information. int8's
+    `overflow_fix` defaults to "enable": a file may run on any CPU, VNNI or not."""
     import openvino
 
     model = openvino.Core().read_model(str(onnx_path))
     if precision == "int8":
-        model = quantize(model, calibration_crops)
+        model = quantize(model, calibration_crops, overflow_fix)
+        model.set_rt_info(quantization_method(overflow_fix), ["pose3d", "int8_method"])
     model.set_rt_info(HINTS[precision], RUNTIME_HINT_PATH)
     model.set_rt_info(precision, ["pose3d", "precision"])
     for name, value in (metadata or {}).items():
@@ -92,13 +107,15 @@ def ir_model(onnx_path, precision, *, calibration_crops=None, metadata=None):
     return model
 
 
-def write_ir(onnx_bytes: bytes, out, precision, *, calibration_crops=None, metadata=None):
+def write_ir(onnx_bytes: bytes, out, precision, *, calibration_crops=None, metadata=None,
+             overflow_fix="enable"):  # fmt: skip
     """OUT (.xml) and OUT's .bin: the export in `onnx_bytes` as IR at `precision`."""
     out = Path(out)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         onnx_path.write_bytes(onnx_bytes)
         model = ir_model(
-            onnx_path, precision, calibration_crops=calibration_crops, metadata=metadata
-        )
+            onnx_path, precision, calibration_crops=calibration_crops, metadata=metadata,
+            overflow_fix=overflow_fix,
+        )  # fmt: skip
         return list(save_atomic(model, out))

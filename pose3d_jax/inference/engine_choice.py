@@ -25,8 +25,11 @@ CHOICE_ENV = "POSE3D_JAX_ENGINE_CHOICE"  # a folder, or "off" to ignore kept cho
 
 
 def engine_versions() -> dict:
-    """The installed engines' versions: a kept choice is stale when they change."""
-    versions = {}
+    """The installed engines' versions and our int8 method: a kept choice is stale when
+    they change (a new quantization can pass the guard where the old one failed)."""
+    from pose3d_jax.deploy import openvino_ir
+
+    versions = {"int8": openvino_ir.quantization_method(precision_lib.overflow_fix())}
     for package in ("onnxruntime", "openvino"):
         try:
             versions[package] = importlib.metadata.version(package)

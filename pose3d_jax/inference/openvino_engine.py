@@ -4,8 +4,9 @@ OpenVINO reads the same export ONNX Runtime runs (deploy/export_cache.py). Its C
 plugin executes bf16 on AMX / AVX-512 BF16 where the hint asks for it (on such CPUs
 it would pick bf16 even unasked, so fp32 is asked for explicitly), and int8 from a
 model quantized by NNCF's post-training quantization with calibration crops; the
-quantized model is kept beside the export, named by the calibration set's hash, so
-it is made once.
+quantized model is kept beside the export, named by its method (7- or 8-bit weights:
+the CPU's VNNI decides, precision.overflow_fix) and the calibration set's hash, so it
+is made once.
 """
 
 import hashlib
@@ -24,14 +25,15 @@ def calibration_key(crops) -> str:
     return hashlib.sha256(str(crops.shape).encode() + crops.tobytes()).hexdigest()[:16]
 
 
-def quantized_model(core, model_path: Path, calibration_crops):
-    """The int8 model of the export at `model_path` for these crops (made once, kept)."""
-    method = openvino_ir.QUANTIZATION_METHOD
+def quantized_model(core, model_path: Path, calibration_crops, overflow_fix):
+    """The int8 model of the export at `model_path` for these crops and NNCF overflow
+    fix (made once, kept)."""
+    method = openvino_ir.quantization_method(overflow_fix)
     stem = f"{model_path.stem}_int8_{method}_{calibration_key(calibration_crops)}"
     xml, weights = model_path.with_name(stem + ".xml"), model_path.with_name(stem + ".bin")
     if xml.exists() and weights.exists():
         return core.read_model(str(xml))
-    model = openvino_ir.quantize(core.read_model(str(model_path)), calibration_crops)
+    model = openvino_ir.quantize(core.read_model(str(model_path)), calibration_crops, overflow_fix)
     openvino_ir.save_atomic(model, xml)
     return model
 
@@ -42,14 +44,18 @@ class OpenVinoEngine:
     name = "openvino"
     fixed_shapes = False
 
-    def __init__(self, model_path, *, precision="fp32", threads=None, calibration_crops=None):
+    def __init__(self, model_path, *, precision="fp32", threads=None, calibration_crops=None,
+                 overflow_fix=None):  # fmt: skip
         import openvino
 
         self.model_path = Path(model_path)
         self.precision = precision_lib.check_precision(precision)
+        self.overflow_fix = precision_lib.check_overflow_fix(
+            overflow_fix or precision_lib.overflow_fix()
+        )  # int8 only: this CPU's (7-bit weights without VNNI)
         core = openvino.Core()
         if self.precision == "int8":
-            model = quantized_model(core, self.model_path, calibration_crops)
+            model = quantized_model(core, self.model_path, calibration_crops, self.overflow_fix)
         else:
             model = core.read_model(str(self.model_path))
         cpus = int(threads) if threads else onnx_engine.available_cpus()

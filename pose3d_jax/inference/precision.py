@@ -6,6 +6,13 @@ Runtime's int8 gave no gain on this network: benchmarks/README.md). bf16 needs a
 with bf16 instructions (AVX-512 BF16 or AMX-BF16, read from the CPU's flags): where
 there is none, a request for bf16 runs fp32 and says so in one line. int8 needs a
 calibration set (frames like the ones it will see), to fix the quantization ranges.
+
+int8 also depends on the CPU's int8 dot products: without VNNI (AVX-512 VNNI, AVX-VNNI
+or AMX-INT8) the CPU sums pairs of u8 x s8 products in 16 bits, which saturate; NNCF's
+overflow fix ("enable": 7-bit weights in every layer) avoids it, at the cost of one bit
+("Saturation (overflow) Issue Workaround", docs.openvino.ai/latest/pot_saturation_issue).
+On our non-VNNI AMD EPYC the default fix (first layer only) cost the demo model 1.29%
+MPJPE and "enable" -0.10% (benchmarks/README.md), so `overflow_fix` picks by the flags.
 """
 
 import dataclasses
@@ -15,6 +22,8 @@ from pathlib import Path
 PRECISIONS = ("fp32", "bf16", "int8")
 REDUCED = ("bf16", "int8")  # the precisions only OpenVINO runs
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+OVERFLOW_FIXES = ("enable", "first_layer_only")  # NNCF's OverflowFix values we use
 CPUINFO = Path("/proc/cpuinfo")
 
 
@@ -49,6 +58,25 @@ def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset:
 def bf16_supported(flags=None) -> bool:
     flags = cpu_flags() if flags is None else flags
     return any(flag in flags for flag in BF16_FLAGS)
+
+
+def vnni_supported(flags=None) -> bool:
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in VNNI_FLAGS)
+
+
+def overflow_fix(flags=None) -> str:
+    """NNCF's overflow fix for int8 on this CPU: 8-bit weights after the first layer
+    where VNNI sums exactly, 7-bit weights everywhere where it does not."""
+    return "first_layer_only" if vnni_supported(flags) else "enable"
+
+
+def check_overflow_fix(value) -> str:
+    if value not in OVERFLOW_FIXES:
+        raise PrecisionError(
+            f"unknown int8 overflow fix '{value}'; choose one of {', '.join(OVERFLOW_FIXES)}."
+        )
+    return value
 
 
 def check_precision(precision) -> str:
