@@ -184,10 +184,11 @@ def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=N
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     precision = check_precision(fmt, precision, calibration_crops)
-    if precision == "int8":
-        from pose3d_jax.inference import precision as precision_lib
-
-        precision_lib.check_overflow_fix(overflow_fix)
+    if precision == "int8" and overflow_fix not in ("enable", "first_layer_only"):
+        raise ExportError(
+            f"unknown int8 overflow fix '{overflow_fix}'; choose one of enable, "
+            "first_layer_only."
+        )
     out = Path(out)
     check_writable(out)
     if fmt != "savedmodel" and out.is_dir():
