@@ -186,8 +186,7 @@ def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=N
     precision = check_precision(fmt, precision, calibration_crops)
     if precision == "int8" and overflow_fix not in ("enable", "first_layer_only"):
         raise ExportError(
-            f"unknown int8 overflow fix '{overflow_fix}'; choose one of enable, "
-            "first_layer_only."
+            f"unknown int8 overflow fix '{overflow_fix}'; choose one of enable, first_layer_only."
         )
     out = Path(out)
     check_writable(out)
