@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from pose3d_jax import fileio
 from pose3d_jax.deploy import contract as contract_lib
-from pose3d_jax.deploy import onnx_graph
+from pose3d_jax.deploy import onnx_graph, openvino_ir
 from pose3d_jax.model import interface
 
 FORMATS = ("onnx", "stablehlo", "savedmodel", "openvino")
@@ -184,10 +184,9 @@ def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=N
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     precision = check_precision(fmt, precision, calibration_crops)
-    if precision == "int8" and overflow_fix not in ("enable", "first_layer_only"):
-        raise ExportError(
-            f"unknown int8 overflow fix '{overflow_fix}'; choose one of enable, first_layer_only."
-        )
+    if precision == "int8" and overflow_fix not in openvino_ir.WEIGHT_BITS:
+        fixes = ", ".join(openvino_ir.WEIGHT_BITS)
+        raise ExportError(f"unknown int8 overflow fix '{overflow_fix}'; choose one of {fixes}.")
     out = Path(out)
     check_writable(out)
     if fmt != "savedmodel" and out.is_dir():
@@ -221,8 +220,6 @@ def export(network, fmt, out, batch=None, *, precision=None, calibration_crops=N
 def _write_openvino(network, out, batch, precision, calibration_crops, overflow_fix):
     if out.suffix != ".xml":
         raise ExportError(f"--format openvino writes OUT.xml and OUT.bin: give --out {out}.xml.")
-    from pose3d_jax.deploy import openvino_ir
-
     info = contract_lib.contract(network, fmt="openvino", batch=batch)
     info["openvino"] = {
         "precision": precision,

@@ -30,7 +30,7 @@ HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 CALIBRATION_SUBSET = 300  # NNCF's default number of calibration samples
 RUNTIME_HINT_PATH = ["runtime_options", "INFERENCE_PRECISION_HINT"]
 QUANTIZATION_METHOD = "mean-quantile"  # in the kept int8 files' names: a new method, new files
-WEIGHT_BITS = {"first_layer_only": "w8", "enable": "w7"}  # by NNCF's overflow fix
+WEIGHT_BITS = {"enable": "w7", "first_layer_only": "w8"}  # by NNCF's overflow fix
 
 
 def quantization_method(overflow_fix) -> str:

@@ -19,11 +19,13 @@ import dataclasses
 import importlib.util
 from pathlib import Path
 
+from pose3d_jax.deploy import openvino_ir
+
 PRECISIONS = ("fp32", "bf16", "int8")
 REDUCED = ("bf16", "int8")  # the precisions only OpenVINO runs
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-OVERFLOW_FIXES = ("enable", "first_layer_only")  # NNCF's OverflowFix values we use
+OVERFLOW_FIXES = tuple(openvino_ir.WEIGHT_BITS)  # NNCF's OverflowFix values we use
 CPUINFO = Path("/proc/cpuinfo")
 
 
