@@ -33,6 +33,20 @@ TINY_MODEL = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def persistent_compilation_cache():
+    """JAX's disk cache of compiled programs, shared by the suite's workers.
+
+    Training tests build the same step several times (an uninterrupted run and
+    a resumed one, three stages, one and four devices); the entries of the
+    first compile serve the rest, within a process and across workers.
+    """
+    from pose3d_jax.runtime import compile_cache
+
+    compile_cache.enable()
+    yield
+
+
 @pytest.fixture(autouse=True)
 def full_float32_matmuls_on_accelerators():
     """Full float32 matmuls and convolutions off the CPU.
