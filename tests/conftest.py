@@ -37,14 +37,14 @@ TINY_MODEL = {
 def persistent_compilation_cache():
     """JAX's disk cache of compiled programs, shared by the suite's workers.
 
-    Training tests build the same step several times (an uninterrupted run and
-    a resumed one, three stages, one and four devices); the entries of the
-    first compile serve the rest, within a process and across workers.
+    Training tests build the same step again in new jitted closures (an
+    uninterrupted run and a resumed one, three stages), which JAX's in-memory
+    cache misses; the disk cache is keyed on the program, so the first compile
+    serves the rest, within a process and across workers.
     """
     from pose3d_jax.runtime import compile_cache
 
     compile_cache.enable()
-    yield
 
 
 @pytest.fixture(autouse=True)
